@@ -1,0 +1,160 @@
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::order_placed::{InvalidEvent, OrderPlacedV1};
+
+/// The only CloudEvents version this contract speaks.
+pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";
+/// `datacontenttype` of every event: the data is JSON.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// What an event's data type says about itself: its CloudEvents `type`, and the SNS message
+/// attributes that subscription filter policies match on. A v2 is a new type implementing this
+/// trait, published side by side with v1.
+pub trait EventData {
+    /// CloudEvents `type`, e.g. `orders.OrderPlaced.v1`.
+    const CLOUDEVENTS_TYPE: &'static str;
+    /// `event_type` SNS message attribute, e.g. `OrderPlaced`.
+    const EVENT_TYPE: &'static str;
+    /// `event_version` SNS message attribute, e.g. `1`.
+    const EVENT_VERSION: &'static str;
+
+    /// The CloudEvents `subject` this data requires (for orders: the order id).
+    fn subject(&self) -> String;
+}
+
+impl EventData for OrderPlacedV1 {
+    const CLOUDEVENTS_TYPE: &'static str = crate::ORDER_PLACED_V1_TYPE;
+    const EVENT_TYPE: &'static str = crate::ORDER_PLACED_EVENT_TYPE;
+    const EVENT_VERSION: &'static str = crate::ORDER_PLACED_V1_VERSION;
+
+    fn subject(&self) -> String {
+        self.order_id().to_string()
+    }
+}
+
+/// A CloudEvents 1.0 envelope in JSON structured mode.
+///
+/// Built only through [`CloudEvent::new`] (or decoding), so `type`, `specversion`,
+/// `datacontenttype` and `subject` always agree with the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CloudEvent<D> {
+    #[schemars(extend("const" = "1.0"))]
+    specversion: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    source: String,
+    /// Unique per event; a re-publish keeps it. Consumers de-duplicate on it.
+    id: Uuid,
+    /// When the event happened (RFC 3339, UTC).
+    time: DateTime<Utc>,
+    /// The order id.
+    subject: String,
+    #[schemars(extend("const" = "application/json"))]
+    datacontenttype: String,
+    /// Correlation id carried from the API request (CloudEvents extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlationid: Option<String>,
+    /// W3C trace context (CloudEvents distributed tracing extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    data: D,
+}
+
+/// The OrderPlaced v1 event as it travels on the topic.
+pub type OrderPlacedEvent = CloudEvent<OrderPlacedV1>;
+
+impl<D: EventData> CloudEvent<D> {
+    /// Wraps `data` in an envelope. `source` names the producer (see [`crate::ORDER_SERVICE_SOURCE`]).
+    pub fn new(id: Uuid, source: impl Into<String>, time: DateTime<Utc>, data: D) -> Self {
+        CloudEvent {
+            specversion: CLOUDEVENTS_SPEC_VERSION.to_owned(),
+            event_type: D::CLOUDEVENTS_TYPE.to_owned(),
+            source: source.into(),
+            id,
+            time,
+            subject: data.subject(),
+            datacontenttype: JSON_CONTENT_TYPE.to_owned(),
+            correlationid: None,
+            traceparent: None,
+            data,
+        }
+    }
+
+    pub fn with_correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+        self.correlationid = Some(correlation_id.into());
+        self
+    }
+
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
+        self
+    }
+
+    /// The SNS message attributes (`event_type`, `event_version`) for this event, all of
+    /// SNS data type `String`. Filter policies match on these, so they come from here only.
+    pub fn message_attributes(&self) -> [(&'static str, &'static str); 2] {
+        [(crate::EVENT_TYPE_ATTRIBUTE, D::EVENT_TYPE), (crate::EVENT_VERSION_ATTRIBUTE, D::EVENT_VERSION)]
+    }
+
+    /// Reassembles an envelope read from the wire, checking that it agrees with its data.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        id: Uuid,
+        source: String,
+        time: DateTime<Utc>,
+        subject: String,
+        correlationid: Option<String>,
+        traceparent: Option<String>,
+        data: D,
+    ) -> Result<Self, InvalidEvent> {
+        let expected = data.subject();
+        if subject != expected {
+            return Err(InvalidEvent::SubjectMismatch { subject, expected });
+        }
+        let mut event = CloudEvent::new(id, source, time, data);
+        event.correlationid = correlationid;
+        event.traceparent = traceparent;
+        Ok(event)
+    }
+}
+
+impl<D> CloudEvent<D> {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    pub fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.correlationid.as_deref()
+    }
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
+    }
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+    pub fn into_data(self) -> D {
+        self.data
+    }
+}
+
+impl<D: Serialize> CloudEvent<D> {
+    /// The message body to publish.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: no maps with non-string keys, no custom errors.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,88 @@
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 alphabetic code: three upper-case ASCII letters.
+///
+/// Which codes a service accepts is that service's business (the order API has a supported list);
+/// the event contract only fixes the shape.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("currency must be an ISO 4217 code of three upper-case letters, got {0:?}")]
+pub struct InvalidCurrency(pub String);
+
+impl Currency {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored, so this cannot fail.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = InvalidCurrency;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        match code.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
+            _ => Err(InvalidCurrency(code.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = InvalidCurrency;
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        code.parse()
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> String {
+        currency.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Currency({})", self.as_str())
+    }
+}
+
+impl JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "ISO 4217 alphabetic currency code.",
+            "type": "string",
+            "pattern": "^[A-Z]{3}$"
+        })
+    }
+}
+
+/// An amount of money in integer minor units (cents, pence) of a currency. Never floating point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Money {
+    /// Integer minor units of `currency`.
+    pub amount: u64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount: u64, currency: Currency) -> Self {
+        Money { amount, currency }
+    }
+}

@@ -1,0 +1,235 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::money::{Currency, Money};
+
+/// The customer who placed the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+    /// Optional display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One line of an order: how many units of a SKU, at which unit price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    pub sku: String,
+    #[schemars(range(min = 1))]
+    pub quantity: u32,
+    pub unit_price: Money,
+}
+
+/// Why an OrderPlaced v1 payload is not valid. Every variant names the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error("an order needs at least one item")]
+    NoItems,
+    #[error("items[{index}].sku must not be empty")]
+    EmptySku { index: usize },
+    #[error("items[{index}].sku {sku:?} appears more than once")]
+    DuplicateSku { index: usize, sku: String },
+    #[error("items[{index}].quantity must be at least 1")]
+    ZeroQuantity { index: usize },
+    #[error("items[{index}].unitPrice.currency is {found}, but the order is in {expected}")]
+    MixedCurrency { index: usize, expected: Currency, found: Currency },
+    #[error("the order total overflows")]
+    TotalOverflow,
+    #[error("total.amount is {declared} but the items add up to {computed}")]
+    TotalMismatch { declared: u64, computed: u64 },
+    #[error("total.currency is {found}, but the items are in {expected}")]
+    TotalCurrencyMismatch { expected: Currency, found: Currency },
+    #[error("customer.id must not be empty")]
+    EmptyCustomerId,
+    #[error("customer.email must not be empty")]
+    EmptyCustomerEmail,
+    #[error("subject {subject:?} must equal data.orderId {expected:?}")]
+    SubjectMismatch { subject: String, expected: String },
+}
+
+/// The data of an `orders.OrderPlaced.v1` event.
+///
+/// The fields are private so that every value in the program satisfies the contract's invariants:
+/// at least one item, one currency, unique SKUs, quantities of at least one, and
+/// `total.amount = Σ quantity × unitPrice.amount` computed with checked arithmetic. Both
+/// [`OrderPlacedV1::new`] and deserialisation enforce them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "OrderPlacedV1Wire")]
+pub struct OrderPlacedV1 {
+    order_id: Uuid,
+    customer: Customer,
+    items: Vec<LineItem>,
+    total: Money,
+    placed_at: DateTime<Utc>,
+}
+
+/// The unchecked wire shape, only ever used on the way in (and for the JSON Schema).
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "OrderPlacedV1")]
+struct OrderPlacedV1Wire {
+    order_id: Uuid,
+    customer: Customer,
+    #[schemars(length(min = 1))]
+    items: Vec<LineItem>,
+    total: Money,
+    placed_at: DateTime<Utc>,
+}
+
+impl OrderPlacedV1 {
+    /// Builds the event data, computing the total. Fails if any invariant is broken.
+    pub fn new(
+        order_id: Uuid,
+        customer: Customer,
+        items: Vec<LineItem>,
+        placed_at: DateTime<Utc>,
+    ) -> Result<Self, InvalidEvent> {
+        let total = checked_total(&items)?;
+        Self::checked(order_id, customer, items, total, placed_at)
+    }
+
+    fn checked(
+        order_id: Uuid,
+        customer: Customer,
+        items: Vec<LineItem>,
+        total: Money,
+        placed_at: DateTime<Utc>,
+    ) -> Result<Self, InvalidEvent> {
+        if customer.id.is_empty() {
+            return Err(InvalidEvent::EmptyCustomerId);
+        }
+        if customer.email.is_empty() {
+            return Err(InvalidEvent::EmptyCustomerEmail);
+        }
+        let computed = checked_total(&items)?;
+        if total.currency != computed.currency {
+            return Err(InvalidEvent::TotalCurrencyMismatch { expected: computed.currency, found: total.currency });
+        }
+        if total.amount != computed.amount {
+            return Err(InvalidEvent::TotalMismatch { declared: total.amount, computed: computed.amount });
+        }
+        Ok(OrderPlacedV1 { order_id, customer, items, total, placed_at })
+    }
+
+    pub fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+    pub fn customer(&self) -> &Customer {
+        &self.customer
+    }
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+    pub fn total(&self) -> Money {
+        self.total
+    }
+    pub fn currency(&self) -> Currency {
+        self.total.currency
+    }
+    pub fn placed_at(&self) -> DateTime<Utc> {
+        self.placed_at
+    }
+}
+
+/// Validates the items and returns their total in their common currency.
+fn checked_total(items: &[LineItem]) -> Result<Money, InvalidEvent> {
+    let first = items.first().ok_or(InvalidEvent::NoItems)?;
+    let currency = first.unit_price.currency;
+    let mut seen = HashSet::with_capacity(items.len());
+    let mut amount: u64 = 0;
+    for (index, item) in items.iter().enumerate() {
+        if item.sku.is_empty() {
+            return Err(InvalidEvent::EmptySku { index });
+        }
+        if !seen.insert(item.sku.as_str()) {
+            return Err(InvalidEvent::DuplicateSku { index, sku: item.sku.clone() });
+        }
+        if item.quantity == 0 {
+            return Err(InvalidEvent::ZeroQuantity { index });
+        }
+        if item.unit_price.currency != currency {
+            return Err(InvalidEvent::MixedCurrency { index, expected: currency, found: item.unit_price.currency });
+        }
+        amount = item
+            .unit_price
+            .amount
+            .checked_mul(u64::from(item.quantity))
+            .and_then(|line| amount.checked_add(line))
+            .ok_or(InvalidEvent::TotalOverflow)?;
+    }
+    Ok(Money { amount, currency })
+}
+
+impl TryFrom<OrderPlacedV1Wire> for OrderPlacedV1 {
+    type Error = InvalidEvent;
+    fn try_from(wire: OrderPlacedV1Wire) -> Result<Self, Self::Error> {
+        Self::checked(wire.order_id, wire.customer, wire.items, wire.total, wire.placed_at)
+    }
+}
+
+impl JsonSchema for OrderPlacedV1 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        OrderPlacedV1Wire::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        OrderPlacedV1Wire::json_schema(generator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur() -> Currency {
+        "EUR".parse().unwrap()
+    }
+
+    fn item(sku: &str, quantity: u32, amount: u64, currency: Currency) -> LineItem {
+        LineItem { sku: sku.into(), quantity, unit_price: Money::new(amount, currency) }
+    }
+
+    fn customer() -> Customer {
+        Customer { id: "cus_1".into(), email: "a@example.com".into(), name: None }
+    }
+
+    #[test]
+    fn new_computes_the_total() {
+        let order = OrderPlacedV1::new(
+            Uuid::now_v7(),
+            customer(),
+            vec![item("A", 2, 1999, eur()), item("B", 1, 1, eur())],
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(order.total(), Money::new(3999, eur()));
+    }
+
+    #[test]
+    fn new_rejects_broken_invariants() {
+        let usd = "USD".parse().unwrap();
+        let cases = [
+            (vec![], InvalidEvent::NoItems),
+            (vec![item("A", 0, 1, eur())], InvalidEvent::ZeroQuantity { index: 0 }),
+            (
+                vec![item("A", 1, 1, eur()), item("B", 1, 1, usd)],
+                InvalidEvent::MixedCurrency { index: 1, expected: eur(), found: usd },
+            ),
+            (
+                vec![item("A", 1, 1, eur()), item("A", 1, 1, eur())],
+                InvalidEvent::DuplicateSku { index: 1, sku: "A".into() },
+            ),
+            (vec![item("A", 2, u64::MAX, eur())], InvalidEvent::TotalOverflow),
+            (vec![item("", 1, 1, eur())], InvalidEvent::EmptySku { index: 0 }),
+        ];
+        for (items, expected) in cases {
+            assert_eq!(OrderPlacedV1::new(Uuid::now_v7(), customer(), items, Utc::now()), Err(expected));
+        }
+    }
+}
