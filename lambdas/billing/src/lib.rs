@@ -1,0 +1,1 @@
+//! Charges the customer for placed orders.

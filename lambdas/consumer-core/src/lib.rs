@@ -1,0 +1,1 @@
+//! The SQS batch-processing core every consumer runs on.

@@ -1,0 +1,1 @@
+//! Reserves stock for placed orders.

@@ -1,0 +1,1 @@
+//! Sends the order confirmation email.
