@@ -1,0 +1,46 @@
+"""Entry points discovered by LocalStack through plux (see pyproject.toml)."""
+
+from __future__ import annotations
+
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.plugins import Service, aws_provider
+
+
+class HostProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
+    name = "hostprocess"
+
+    def load(self, *args, **kwargs):
+        from orderflow_localstack.executor import HostProcessRuntimeExecutor
+
+        return HostProcessRuntimeExecutor
+
+
+@aws_provider(api="dynamodb", name="moto")
+def dynamodb_moto():
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    from orderflow_localstack.dynamodb import MotoDynamoDBProvider
+
+    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="dynamodbstreams", name="moto")
+def dynamodbstreams_moto():
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    from orderflow_localstack.dynamodb import MotoDynamoDBStreamsProvider
+
+    return Service.for_provider(MotoDynamoDBStreamsProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="s3", name="tmpdir")
+def s3_tmpdir():
+    """LocalStack's S3 provider with its spool files under $TMPDIR instead of the fixed /tmp path."""
+    import os
+    import tempfile
+
+    from localstack.services.s3.provider import S3Provider
+    from localstack.services.s3.storage.ephemeral import EphemeralS3ObjectStore
+
+    root = os.path.join(tempfile.gettempdir(), "localstack-s3-storage")
+    return Service.for_provider(S3Provider(storage_backend=EphemeralS3ObjectStore(root)))
