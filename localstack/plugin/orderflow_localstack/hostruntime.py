@@ -102,6 +102,20 @@ def normalize_error_body(body: bytes, error_type_header: str | None) -> bytes:
     ).encode()
 
 
+def max_rss_mb(pid: int | None) -> int | None:
+    """Peak resident set size of a live process (VmHWM), in MB."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return max(1, int(line.split()[1]) // 1024)
+    except OSError:
+        return None
+    return None
+
+
 def format_invocation_logs(
     request_id: str,
     version: str,
@@ -112,6 +126,7 @@ def format_invocation_logs(
     status: str = "success",
     timeout_s: float | None = None,
     preamble: str = "",
+    max_memory_mb: int | None = None,
 ) -> str:
     """Lambda's log framing: output between START and END belongs to that invocation only."""
     lines = [preamble] if preamble else []
@@ -125,7 +140,7 @@ def format_invocation_logs(
     report = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\tMemory Size: {memory_mb} MB\t"
-        f"Max Memory Used: {memory_mb} MB"
+        f"Max Memory Used: {max_memory_mb or memory_mb} MB"
     )
     if init_duration_ms is not None:
         report += f"\tInit Duration: {init_duration_ms:.2f} ms"
@@ -231,18 +246,24 @@ class OutputCapture:
         self._thread.start()
 
     def close_write_end(self) -> None:
-        try:
-            os.close(self.write_fd)
-        except OSError:
-            pass
+        # Close exactly once: a second os.close() on a reused fd number would close somebody
+        # else's socket (LocalStack's reactor notices).
+        with self.lock:
+            fd, self.write_fd = self.write_fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _pump(self) -> None:
         while True:
             with self.lock:
                 if self._eof or self._closed:
                     return
+                fd = self.read_fd
             try:
-                readable, _, _ = select.select([self.read_fd], [], [], 0.5)
+                readable, _, _ = select.select([fd], [], [], 0.2)
             except (OSError, ValueError):
                 return
             if readable:
@@ -295,11 +316,17 @@ class OutputCapture:
     def close(self) -> None:
         self.close_write_end()
         with self.lock:
+            if self._closed:
+                return
             self._closed = True
-            try:
-                os.close(self.read_fd)
-            except OSError:
-                pass
+            fd, self.read_fd = self.read_fd, -1
+        # the pump thread may sit in select() on the fd: let it leave before the number is reused
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,16 +343,24 @@ class _Invocation:
     result_payload: bytes = b""
     is_error: bool = False
     status: str = "success"
+    # output written before the runtime asked for this invocation (init, tail of the previous one)
+    preamble: str = ""
+    body: str | None = None  # output between the runtime's GET /next and its response
 
-    def complete(self, payload: bytes, is_error: bool, status: str) -> bool:
+    def complete(self, payload: bytes, is_error: bool, status: str, body: str | None = None) -> bool:
         """First completion wins (response vs. timeout vs. crash)."""
-        if self.done.is_set():
-            return False
-        self.result_payload = payload
-        self.is_error = is_error
-        self.status = status
-        self.done.set()
-        return True
+        with _COMPLETE_LOCK:
+            if self.done.is_set():
+                return False
+            self.result_payload = payload
+            self.is_error = is_error
+            self.status = status
+            self.body = body
+            self.done.set()
+            return True
+
+
+_COMPLETE_LOCK = threading.Lock()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -413,6 +448,9 @@ class _RuntimeApiServer(ThreadingHTTPServer):
         self.runtime = runtime
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def handle_error(self, request, client_address):  # a killed runtime drops its connection
+        LOG.debug("runtime api connection from %s ended with an error", client_address, exc_info=True)
+
 
 # --------------------------------------------------------------------------------------------
 # The execution environment
@@ -469,6 +507,10 @@ class HostRuntime:
                 continue
             if item is None:
                 return None
+            # The runtime writes a previous invocation's trailing output before its GET /next:
+            # everything collected up to now precedes this invocation's START line.
+            if self._output is not None:
+                item.preamble = self._output.take()
             return item
         return None
 
@@ -480,11 +522,16 @@ class HostRuntime:
         inv = self._current
         if inv is None or inv.request_id != request_id or inv.done.is_set():
             return False
-        if self._output is not None:
-            self._output.drain()  # everything written before the POST belongs to this invocation
+        # Everything written before the POST belongs to this invocation; later output goes to the gap
+        # before the next one.
+        output = self._output.take() if self._output is not None else ""
         if is_error:
-            return inv.complete(normalize_error_body(body, error_type), True, "error")
-        return inv.complete(body, False, "success")
+            done = inv.complete(normalize_error_body(body, error_type), True, "error", output)
+        else:
+            done = inv.complete(body, False, "success", output)
+        if not done and output:
+            self._gap_logs += output
+        return done
 
     # ---- lifecycle ----
 
@@ -654,7 +701,7 @@ class HostRuntime:
             if self._init_duration_ms is not None:
                 init_ms, self._init_duration_ms = self._init_duration_ms, None
 
-            preamble = self._gap_logs + self._output.take()
+            gap = self._gap_logs
             self._gap_logs = ""
             deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
             headers = {
@@ -679,7 +726,9 @@ class HostRuntime:
             ):
                 self._kill_process()
                 duration_ms = self.timeout_s * 1000
-            body = self._output.take()
+            preamble = gap + inv.preamble
+            body = inv.body if inv.body is not None else self._output.take()
+            peak_mb = max_rss_mb(self.pid) if inv.status in ("success", "error") else None
             self._current = None
             if inv.status in ("timeout", "crash"):
                 self._ready.clear()  # respawn on next invoke
@@ -693,6 +742,7 @@ class HostRuntime:
                 status=inv.status,
                 timeout_s=self.timeout_s,
                 preamble=preamble,
+                max_memory_mb=peak_mb,
             )
             self._remember(logs)
             return InvokeResult(request_id, inv.result_payload, inv.is_error, logs, duration_ms, inv.status)
@@ -715,8 +765,12 @@ class HostRuntime:
             self._output.close()
         if self._server is not None:
             server, self._server = self._server, None
-            threading.Thread(target=server.shutdown, daemon=True).start()
-            server.server_close()
+
+            def close_server() -> None:
+                server.shutdown()  # returns once serve_forever has left its select()
+                server.server_close()
+
+            threading.Thread(target=close_server, name="hostlambda-api-close", daemon=True).start()
 
     def get_logs(self) -> str:
         return "".join(self.all_logs)
