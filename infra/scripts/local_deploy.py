@@ -1,0 +1,245 @@
+"""Deploy infra/template.yaml into LocalStack, as `sam package` + `sam deploy` would, but with the
+host-built binaries of infra/scripts/build-lambdas (no `sam build`, no Docker, offline).
+
+What it changes in the template, and nothing else: each rust-cargolambda function's CodeUri becomes
+the S3 location of a zip of target/lambda/<Binary>/bootstrap (the zip `sam package` would upload),
+and its build Metadata is dropped. LocalStack runs the SAM transform itself.
+
+Creates or updates the stack through a change set (LOCAL_DEPLOY_DIRECT=1: CreateStack/UpdateStack);
+an update with no changes succeeds. LocalStack's engine can report CREATE_COMPLETE with a failed
+resource, so every resource's status is checked too. On failure the
+stack's failed events are printed. Outputs are printed and written as JSON.
+Used by infra/scripts/local-deploy (see there for the environment variables)."""
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, WaiterError
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+def log(msg):
+    print(f"local-deploy: {msg}", file=sys.stderr, flush=True)
+
+
+def fail(msg):
+    log(f"error: {msg}")
+    sys.exit(1)
+
+
+def settings():
+    endpoint = os.environ.get("LOCALSTACK_ENDPOINT") or f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT', '4566')}"
+    return {
+        "endpoint": endpoint.rstrip("/"),
+        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "stack": os.environ.get("STACK_NAME", "orderflow-local"),
+        "bucket": os.environ.get("ARTIFACT_BUCKET", "orderflow-local-artifacts"),
+        "outputs_file": Path(os.environ.get("OUTPUTS_FILE", ROOT / ".localstack" / "stack-outputs.json")),
+        "parameters": {
+            "Environment": "localstack",
+            "Architecture": "x86_64",
+            "Stage": os.environ.get("STAGE", "local"),
+            "LogLevel": os.environ.get("ORDERFLOW_LOG_LEVEL", "info"),
+            "SenderEmail": os.environ.get("SENDER_EMAIL", "orders@example.com"),
+            "AlarmEmail": "",
+            "LocalStackEndpoint": endpoint.rstrip("/"),
+        },
+    }
+
+
+def clients(cfg):
+    session = boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=cfg["region"]
+    )
+    conf = Config(retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"})
+    return {n: session.client(n, endpoint_url=cfg["endpoint"], config=conf) for n in ("s3", "cloudformation")}
+
+
+def zip_bootstrap(binary: Path) -> bytes:
+    """A reproducible zip (fixed timestamp, mode 0755) so an unchanged binary keeps its S3 key."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = (0o100755 & 0xFFFF) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, binary.read_bytes())
+    return buf.getvalue()
+
+
+def package(cfg, s3):
+    from samcli.yamlhelper import yaml_parse  # keeps !Ref/!Sub/... as intrinsic functions
+
+    template = yaml_parse(TEMPLATE.read_text())
+    try:
+        s3.head_bucket(Bucket=cfg["bucket"])
+    except ClientError:
+        s3.create_bucket(Bucket=cfg["bucket"])
+    for logical_id, res in template["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        meta = res.get("Metadata", {})
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            continue
+        binary = meta["BuildProperties"]["Binary"]
+        path = Path(os.environ.get("LAMBDA_ARTIFACTS_DIR", ROOT / "target" / "lambda")) / binary / "bootstrap"
+        if not path.is_file():
+            fail(f"{path} is missing: run infra/scripts/build-lambdas first")
+        data = zip_bootstrap(path)
+        key = f"{cfg['stack']}/{binary}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+        try:
+            s3.head_object(Bucket=cfg["bucket"], Key=key)
+        except ClientError:
+            s3.put_object(Bucket=cfg["bucket"], Key=key, Body=data)
+            log(f"uploaded {binary} ({len(data) // 1024} KiB zipped) to s3://{cfg['bucket']}/{key}")
+        res["Properties"]["CodeUri"] = {"Bucket": cfg["bucket"], "Key": key}
+        del res["Metadata"]
+    return json.dumps(template, separators=(",", ":"))
+
+
+def stack_status(cf, stack):
+    try:
+        return cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    except ClientError as e:
+        if "does not exist" in str(e):
+            return None
+        raise
+
+
+def print_failures(cf, stack, since):
+    log(f"stack {stack} failed; failed events:")
+    try:
+        events = cf.describe_stack_events(StackName=stack)["StackEvents"]
+    except ClientError as e:
+        log(f"  (cannot read events: {e})")
+        return
+    for ev in reversed(events):
+        status = ev.get("ResourceStatus", "")
+        if "FAILED" in status or "ROLLBACK" in status:
+            ts = ev.get("Timestamp")
+            if ts is not None and ts.timestamp() < since - 5:
+                continue
+            print(f"  {ev.get('LogicalResourceId')} ({ev.get('ResourceType')}) {status}: "
+                  f"{ev.get('ResourceStatusReason', '')}", file=sys.stderr)
+
+
+def wait_stack(cf, stack, since, timeout=900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = stack_status(cf, stack)
+        if status is None:
+            fail(f"stack {stack} disappeared")
+        if status.endswith("_COMPLETE") or status.endswith("_FAILED"):
+            if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+                bad = [r for r in cf.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+                       if r["ResourceStatus"].endswith("_FAILED")]
+                if not bad:
+                    return status
+                for r in bad:
+                    print(f"  {r['LogicalResourceId']} ({r['ResourceType']}) {r['ResourceStatus']}: "
+                          f"{r.get('ResourceStatusReason', '')}", file=sys.stderr)
+                fail(f"stack {stack} reports {status} but {len(bad)} resource(s) failed")
+            print_failures(cf, stack, since)
+            fail(f"stack {stack} ended in {status}")
+        time.sleep(1)
+    fail(f"stack {stack} not finished after {timeout} s")
+
+
+def deploy(cfg, cf, body):
+    stack = cfg["stack"]
+    status = stack_status(cf, stack)
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "DELETE_FAILED", "CREATE_FAILED"):
+        log(f"stack {stack} is {status} (a failed first deploy): deleting it before creating again")
+        cf.delete_stack(StackName=stack)
+        for _ in range(300):
+            if stack_status(cf, stack) in (None, "DELETE_COMPLETE"):
+                break
+            time.sleep(1)
+        status = None
+    kind = "UPDATE" if status else "CREATE"
+    since = time.time()
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in cfg["parameters"].items()]
+    caps = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+    if os.environ.get("LOCAL_DEPLOY_DIRECT") != "1":
+        return deploy_change_set(cfg, cf, body, kind, params, caps, since)
+    # LOCAL_DEPLOY_DIRECT=1: CreateStack/UpdateStack, a fallback should LocalStack's change sets
+    # misbehave (its v2 engine has had bugs with conditional resources).
+    log(f"{kind.lower()} stack {stack} at {cfg['endpoint']}")
+    try:
+        if kind == "CREATE":
+            cf.create_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=caps)
+        else:
+            cf.update_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=caps)
+    except ClientError as e:
+        if "No updates are to be performed" in str(e):
+            log("no changes: the stack is up to date")
+            return "UNCHANGED"
+        raise
+    return wait_stack(cf, stack, since)
+
+
+def deploy_change_set(cfg, cf, body, kind, params, caps, since):
+    stack = cfg["stack"]
+    name = f"orderflow-{int(time.time())}"
+    log(f"{kind.lower()} stack {stack} via change set {name} at {cfg['endpoint']}")
+    cs = cf.create_change_set(
+        StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateBody=body, Parameters=params,
+        Capabilities=caps,
+    )
+    cs_id = cs["Id"]
+    deadline = time.monotonic() + 300
+    while True:
+        desc = cf.describe_change_set(ChangeSetName=cs_id, StackName=stack)
+        st = desc["Status"]
+        if st == "CREATE_COMPLETE":
+            break
+        if st == "FAILED":
+            reason = desc.get("StatusReason", "")
+            if "didn't contain changes" in reason or "No updates are to be performed" in reason:
+                log("no changes: the stack is up to date")
+                try:
+                    cf.delete_change_set(ChangeSetName=cs_id, StackName=stack)
+                except ClientError:
+                    pass
+                return "UNCHANGED"
+            fail(f"change set failed: {reason}")
+        if time.monotonic() > deadline:
+            fail(f"change set still {st} after 300 s")
+        time.sleep(0.5)
+    cf.execute_change_set(ChangeSetName=cs_id, StackName=stack)
+    return wait_stack(cf, stack, since)
+
+
+def main():
+    cfg = settings()
+    c = clients(cfg)
+    start = time.monotonic()
+    try:
+        body = package(cfg, c["s3"])
+        result = deploy(cfg, c["cloudformation"], body)
+    except ClientError as e:
+        fail(f"{e}")
+    except Exception as e:  # connection refused and the like
+        if "Could not connect" in str(e) or "Connection" in type(e).__name__:
+            fail(f"LocalStack is not reachable at {cfg['endpoint']} (start it: localstack/start): {e}")
+        raise
+    stack = c["cloudformation"].describe_stacks(StackName=cfg["stack"])["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    cfg["outputs_file"].parent.mkdir(parents=True, exist_ok=True)
+    cfg["outputs_file"].write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    log(f"{result} in {time.monotonic() - start:.1f} s; outputs written to {cfg['outputs_file']}")
+    width = max(map(len, outputs), default=0)
+    for k in sorted(outputs):
+        print(f"{k:<{width}}  {outputs[k]}")
+
+
+if __name__ == "__main__":
+    main()
