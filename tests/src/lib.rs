@@ -1,0 +1,399 @@
+//! Support for the end-to-end tests and the demo: the deployed stack, real AWS SDK clients
+//! pointed at LocalStack, the order API over HTTP, and read-back of what each consumer did.
+//!
+//! Nothing here imitates AWS: every call goes over HTTP to the LocalStack that `scripts/e2e`
+//! started, against the stack that `infra/scripts/local-deploy` created from `infra/template.yaml`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub mod spy;
+
+/// Where LocalStack listens; `scripts/e2e` and `make demo` export it.
+pub fn endpoint() -> String {
+    std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| {
+        let port = std::env::var("LOCALSTACK_PORT").unwrap_or_else(|_| "4566".into());
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+pub fn stack_name() -> String {
+    std::env::var("STACK_NAME").unwrap_or_else(|_| "orderflow-local".into())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("stack {stack} is not deployed or has no output {output} (run `make local-deploy`): {detail}")]
+    Stack { stack: String, output: String, detail: String },
+}
+
+/// The deployed stack: its outputs and the physical names of its resources.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    pub outputs: HashMap<String, String>,
+    /// Logical id -> physical id.
+    pub resources: HashMap<String, String>,
+}
+
+impl Stack {
+    pub fn output(&self, key: &str) -> &str {
+        self.outputs.get(key).map(String::as_str).unwrap_or_else(|| panic!("stack output {key} is missing"))
+    }
+
+    pub fn resource(&self, logical_id: &str) -> &str {
+        self.resources
+            .get(logical_id)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("stack resource {logical_id} is missing"))
+    }
+
+    /// The API's base URL on LocalStack: `<endpoint>/_aws/execute-api/<api id>/<stage>`.
+    /// (`ApiUrl` is the AWS-shaped URL, which needs DNS that loopback-only machines lack.)
+    pub fn api_base_url(&self) -> String {
+        let stage = self.output("ApiUrl").trim_end_matches('/').rsplit('/').next().unwrap_or("dev").to_owned();
+        format!("{}/_aws/execute-api/{}/{}", endpoint(), self.output("ApiId"), stage)
+    }
+}
+
+/// Real SDK clients for LocalStack, plus the deployed stack. Build one per test: SDK clients
+/// keep connection pools bound to the Tokio runtime they were first used on, and every
+/// `#[tokio::test]` has its own runtime.
+pub struct Harness {
+    pub stack: Stack,
+    pub http: reqwest::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Harness {
+    pub async fn connect() -> Harness {
+        // Static test credentials: LocalStack accepts any, and no credential chain is probed.
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint())
+            .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "e2e"))
+            .load()
+            .await;
+        let stack = load_stack(&aws_sdk_cloudformation::Client::new(&config), &stack_name())
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        Harness {
+            stack,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client"),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+
+    // --- the order API --------------------------------------------------------------------
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.stack.api_base_url(), path)
+    }
+
+    /// `POST /orders` with a JSON body and optional extra headers.
+    pub async fn post_order(&self, body: &Value, headers: &[(&str, &str)]) -> ApiResponse {
+        let mut request =
+            self.http.post(self.url("/orders")).header("content-type", "application/json").body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        ApiResponse::from(request.send().await.expect("POST /orders reached the API")).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> ApiResponse {
+        ApiResponse::from(request.send().await.expect("request reached the API")).await
+    }
+
+    /// Places a valid order and returns its id, asserting the 201.
+    pub async fn place_order(&self, order: &TestOrder) -> Uuid {
+        let response = self.post_order(&order.body(), &[]).await;
+        assert_eq!(response.status, 201, "POST /orders: {}", response.text);
+        response.json["orderId"].as_str().and_then(|id| id.parse().ok()).expect("201 body has an orderId")
+    }
+
+    // --- stock ----------------------------------------------------------------------------
+
+    /// Creates a SKU of this test's own with the given stock, so assertions on stock levels
+    /// are exact while other tests run in parallel.
+    pub async fn create_sku(&self, available: u64) -> String {
+        let sku = format!("E2E-{}", &Uuid::new_v4().simple().to_string()[..12].to_uppercase());
+        self.dynamodb
+            .put_item()
+            .table_name(self.stack.output("InventoryTableName"))
+            .item("sku", AttributeValue::S(sku.clone()))
+            .item("available", AttributeValue::N(available.to_string()))
+            .item("reserved", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .expect("seed a test SKU");
+        sku
+    }
+
+    /// `(available, reserved)` of a SKU.
+    pub async fn stock(&self, sku: &str) -> (u64, u64) {
+        let item = self.get_item(self.stack.output("InventoryTableName"), "sku", sku).await.expect("SKU exists");
+        (number(&item, "available"), number(&item, "reserved"))
+    }
+
+    // --- what the consumers did -------------------------------------------------------------
+
+    pub async fn reservation(&self, order_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item(self.stack.resource("ReservationsTable"), "orderId", &order_id.to_string()).await
+    }
+
+    pub async fn payment(&self, order_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item(self.stack.output("PaymentsTableName"), "orderId", &order_id.to_string()).await
+    }
+
+    pub async fn stored_order(&self, order_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item(self.stack.output("OrdersTableName"), "orderId", &order_id.to_string()).await
+    }
+
+    async fn get_item(&self, table: &str, key: &str, value: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+
+    /// Every email LocalStack's SES accepted for this recipient.
+    pub async fn emails_to(&self, recipient: &str) -> Vec<Value> {
+        sent_emails(&self.http)
+            .await
+            .into_iter()
+            .filter(|message| {
+                message["Destination"]["ToAddresses"].as_array().is_some_and(|to| to.iter().any(|a| a == recipient))
+            })
+            .collect()
+    }
+
+    /// Every message now in a queue (received with a short visibility timeout, not deleted).
+    pub async fn peek_queue(&self, queue_url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(1)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            bodies.extend(messages.into_iter().filter_map(|m| m.body));
+        }
+        bodies
+    }
+
+    pub async fn queue_depth(&self, queue_url: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName::{
+            ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+        };
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(ApproximateNumberOfMessages)
+            .attribute_names(ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes
+            .unwrap_or_default();
+        attributes.values().filter_map(|v| v.parse::<u64>().ok()).sum()
+    }
+
+    pub fn dlq_urls(&self) -> [&str; 3] {
+        [
+            self.stack.output("InventoryDlqUrl"),
+            self.stack.output("BillingDlqUrl"),
+            self.stack.output("NotificationDlqUrl"),
+        ]
+    }
+
+    /// Publishes an event body straight to the topic, with the contract's message attributes.
+    pub async fn publish_raw(&self, body: &str, attributes: &[(&str, &str)]) {
+        let mut publish = self.sns.publish().topic_arn(self.stack.output("OrderEventsTopicArn")).message(body);
+        for (name, value) in attributes {
+            publish = publish.message_attributes(
+                *name,
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(*value)
+                    .build()
+                    .expect("attribute"),
+            );
+        }
+        publish.send().await.expect("Publish");
+    }
+}
+
+/// A response of the order API, read whole.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    /// The body parsed as JSON (`Null` if it is not JSON).
+    pub json: Value,
+}
+
+impl ApiResponse {
+    async fn from(response: reqwest::Response) -> ApiResponse {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        ApiResponse { status, headers, text, json }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An order body with a customer of its own (unique id and email), so a test can find exactly
+/// what happened to its orders while others run.
+#[derive(Debug, Clone)]
+pub struct TestOrder {
+    pub customer_id: String,
+    pub email: String,
+    pub currency: String,
+    pub items: Vec<(String, u32, u64)>,
+}
+
+impl TestOrder {
+    pub fn new(items: Vec<(String, u32, u64)>) -> TestOrder {
+        let tag = Uuid::new_v4().simple().to_string();
+        TestOrder {
+            customer_id: format!("cus_e2e_{}", &tag[..16]),
+            email: format!("e2e-{}@example.com", &tag[..16]),
+            currency: "EUR".into(),
+            items,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        json!({
+            "customer": { "id": self.customer_id, "email": self.email, "name": "E2E Test" },
+            "currency": self.currency,
+            "items": self.items.iter().map(|(sku, quantity, unit_price)| json!({
+                "sku": sku, "quantity": quantity, "unitPrice": unit_price
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.items.iter().map(|(_, quantity, price)| u64::from(*quantity) * price).sum()
+    }
+}
+
+/// Polls `probe` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every email LocalStack's SES has accepted (`GET /_aws/ses`).
+pub async fn sent_emails(http: &reqwest::Client) -> Vec<Value> {
+    let response: Value = http
+        .get(format!("{}/_aws/ses", endpoint()))
+        .send()
+        .await
+        .expect("LocalStack SES endpoint")
+        .json()
+        .await
+        .expect("SES messages as JSON");
+    response["messages"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn string(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => value.clone(),
+        other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().unwrap_or_else(|_| panic!("{name}={value} is not a u64")),
+        other => panic!("attribute {name} is not a number: {other:?}"),
+    }
+}
+
+async fn load_stack(cloudformation: &aws_sdk_cloudformation::Client, name: &str) -> Result<Stack, HarnessError> {
+    let stack_error = |output: &str, detail: String| HarnessError::Stack {
+        stack: name.to_owned(),
+        output: output.to_owned(),
+        detail,
+    };
+    let described = cloudformation
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|error| stack_error("*", format!("{error:?}")))?;
+    let stack = described
+        .stacks
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| stack_error("*", "no such stack".into()))?;
+    let outputs: HashMap<String, String> = stack
+        .outputs
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|output| Some((output.output_key?, output.output_value?)))
+        .collect();
+    let resources = cloudformation
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|error| stack_error("(resources)", format!("{error:?}")))?
+        .stack_resources
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|resource| Some((resource.logical_resource_id?, resource.physical_resource_id?)))
+        .collect();
+    for required in
+        ["ApiUrl", "ApiId", "OrderEventsTopicArn", "OrdersTableName", "InventoryTableName", "PaymentsTableName"]
+    {
+        if !outputs.contains_key(required) {
+            return Err(stack_error(required, "output missing".into()));
+        }
+    }
+    Ok(Stack { name: name.to_owned(), outputs, resources })
+}
