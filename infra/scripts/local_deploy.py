@@ -19,11 +19,10 @@ import time
 import zipfile
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError
 
-ROOT = Path(__file__).resolve().parents[2]
+from localstack_common import ROOT, client, endpoint, outputs_file, region, stack_name, write_json
+
 TEMPLATE = ROOT / "infra" / "template.yaml"
 
 
@@ -37,13 +36,12 @@ def fail(msg):
 
 
 def settings():
-    endpoint = os.environ.get("LOCALSTACK_ENDPOINT") or f"http://127.0.0.1:{os.environ.get('LOCALSTACK_PORT', '4566')}"
     return {
-        "endpoint": endpoint.rstrip("/"),
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        "stack": os.environ.get("STACK_NAME", "orderflow-local"),
+        "endpoint": endpoint(),
+        "region": region(),
+        "stack": stack_name(),
         "bucket": os.environ.get("ARTIFACT_BUCKET", "orderflow-local-artifacts"),
-        "outputs_file": Path(os.environ.get("OUTPUTS_FILE", ROOT / ".localstack" / "stack-outputs.json")),
+        "outputs_file": outputs_file(),
         "parameters": {
             "Environment": "localstack",
             "Architecture": "x86_64",
@@ -51,17 +49,13 @@ def settings():
             "LogLevel": os.environ.get("ORDERFLOW_LOG_LEVEL", "info"),
             "SenderEmail": os.environ.get("SENDER_EMAIL", "orders@example.com"),
             "AlarmEmail": "",
-            "LocalStackEndpoint": endpoint.rstrip("/"),
+            "LocalStackEndpoint": endpoint(),
         },
     }
 
 
 def clients(cfg):
-    session = boto3.session.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=cfg["region"]
-    )
-    conf = Config(retries={"max_attempts": 3, "mode": "standard"}, s3={"addressing_style": "path"})
-    return {n: session.client(n, endpoint_url=cfg["endpoint"], config=conf) for n in ("s3", "cloudformation")}
+    return {n: client(n) for n in ("s3", "cloudformation")}
 
 
 def zip_bootstrap(binary: Path) -> bytes:
@@ -233,8 +227,7 @@ def main():
         raise
     stack = c["cloudformation"].describe_stacks(StackName=cfg["stack"])["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    cfg["outputs_file"].parent.mkdir(parents=True, exist_ok=True)
-    cfg["outputs_file"].write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    write_json(cfg["outputs_file"], outputs)
     log(f"{result} in {time.monotonic() - start:.1f} s; outputs written to {cfg['outputs_file']}")
     width = max(map(len, outputs), default=0)
     for k in sorted(outputs):
