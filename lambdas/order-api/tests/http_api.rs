@@ -1,0 +1,319 @@
+//! The HTTP contract (`shared/contracts/http-api.md`), tested through the Lambda handler with
+//! requests shaped like API Gateway REST proxy events and in-memory adapters.
+
+use order_api::testing as support;
+
+use chrono::TimeDelta;
+use lambda_http::RequestExt;
+use order_api::testing::{Harness, body_json, contract_body, header, post_orders, proxy_event};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn post_creates_the_order_and_publishes_the_event() {
+    let harness = Harness::new();
+    let request = proxy_event(
+        "POST",
+        "/orders",
+        &[("Content-Type", "application/json"), ("X-Correlation-Id", "req-7f3c2a")],
+        Some(&contract_body().to_string()),
+    );
+    let mut context = lambda_http::Context::default();
+    context.request_id = "lambda-request-1".into();
+    context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
+    let response = harness.call(request.with_lambda_context(context)).await;
+
+    assert_eq!(response.status(), 201);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    assert_eq!(header(&response, "x-correlation-id"), Some("req-7f3c2a"));
+    assert_eq!(header(&response, "idempotent-replayed"), None);
+    let order = body_json(&response);
+    let order_id = order["orderId"].as_str().expect("orderId").to_owned();
+    assert_eq!(header(&response, "location"), Some(format!("/orders/{order_id}").as_str()));
+    assert_eq!(uuid::Uuid::parse_str(&order_id).expect("uuid").get_version_num(), 7);
+    assert_eq!(
+        order,
+        json!({
+            "orderId": order_id,
+            "status": "PLACED",
+            "customer": { "id": "cus_1001", "email": "ada@example.com", "name": "Ada Lovelace" },
+            "items": [ { "sku": "BOOK-0001", "quantity": 2, "unitPrice": 1999 } ],
+            "currency": "EUR",
+            "total": 3998,
+            "placedAt": "2026-11-18T11:06:40.123Z"
+        })
+    );
+
+    assert_eq!(harness.store.order_count(), 1);
+    let published = harness.publisher.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        published[0].attributes,
+        [("event_type".to_owned(), "OrderPlaced".to_owned()), ("event_version".to_owned(), "1".to_owned())]
+    );
+    let (event, _) = orderflow_events::decode_message(&published[0].body).expect("a valid OrderPlaced v1");
+    assert_eq!(event.order_id().to_string(), order_id);
+    assert_eq!(event.correlation_id(), Some("req-7f3c2a"));
+    assert_eq!(event.traceparent(), Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"));
+    let outbox = harness.store.outbox_entries();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].entry.event_id, event.id());
+    assert!(outbox[0].published_at.is_some(), "entry completed after the publish");
+    assert_eq!(outbox[0].expires_at, outbox[0].published_at.map(|at| at + TimeDelta::days(7)));
+}
+
+#[tokio::test]
+async fn correlation_id_falls_back_to_the_api_gateway_request_id() {
+    let harness = Harness::new();
+    for headers in [vec![], vec![("X-Correlation-Id", "has spaces and ; semicolons")]] {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend(headers);
+        let response = harness.call(proxy_event("POST", "/orders", &all, Some(&contract_body().to_string()))).await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(header(&response, "x-correlation-id"), Some(support::API_GATEWAY_REQUEST_ID));
+    }
+    let published = harness.publisher.published();
+    let (event, _) = orderflow_events::decode_message(&published[1].body).expect("event");
+    assert_eq!(event.correlation_id(), Some(support::API_GATEWAY_REQUEST_ID));
+    // Errors carry it too.
+    let response = harness.call(proxy_event("GET", "/nowhere", &[], None)).await;
+    assert_eq!(header(&response, "x-correlation-id"), Some(support::API_GATEWAY_REQUEST_ID));
+}
+
+#[tokio::test]
+async fn get_returns_the_stored_order_or_404() {
+    let harness = Harness::new();
+    let created = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    let order = body_json(&created);
+    let location = header(&created, "location").expect("location").to_owned();
+
+    let found = harness.call(proxy_event("GET", &location, &[], None)).await;
+    assert_eq!(found.status(), 200);
+    assert_eq!(header(&found, "content-type"), Some("application/json"));
+    assert_eq!(body_json(&found), order);
+
+    let unknown = format!("/orders/{}", uuid::Uuid::now_v7());
+    for path in [unknown.as_str(), "/orders/not-a-uuid", "/orders/0193a5d2"] {
+        let response = harness.call(proxy_event("GET", path, &[], None)).await;
+        support::assert_problem(&response, 404);
+    }
+}
+
+#[tokio::test]
+async fn every_row_of_the_error_table() {
+    let valid = contract_body().to_string();
+    let mut invalid_rules = contract_body();
+    invalid_rules["items"][0]["quantity"] = json!(0);
+    invalid_rules["customer"]["email"] = json!("nope");
+    let invalid_rules = invalid_rules.to_string();
+    let oversized = format!("{}{}", " ".repeat(64 * 1024), valid);
+    let json = [("Content-Type", "application/json")];
+    let id = uuid::Uuid::now_v7().to_string();
+    let order_path = format!("/orders/{id}");
+
+    let cases: Vec<(&str, lambda_http::Request, u16)> = vec![
+        ("not JSON", post_orders("{\"customer\": ", &[]), 400),
+        ("empty body", post_orders("", &[]), 400),
+        ("JSON array", post_orders("[1, 2]", &[]), 400),
+        ("JSON string", post_orders("\"order\"", &[]), 400),
+        ("rules broken", post_orders(&invalid_rules, &[]), 422),
+        ("missing fields", post_orders("{}", &[]), 422),
+        ("too large", post_orders(&oversized, &[]), 413),
+        ("too large once base64-decoded", support::post_orders_base64(&oversized, &json), 413),
+        ("no content type", proxy_event("POST", "/orders", &[], Some(&valid)), 415),
+        ("text/plain", proxy_event("POST", "/orders", &[("Content-Type", "text/plain")], Some(&valid)), 415),
+        (
+            "form",
+            proxy_event("POST", "/orders", &[("Content-Type", "application/x-www-form-urlencoded")], Some(&valid)),
+            415,
+        ),
+        ("unknown order", proxy_event("GET", &order_path, &[], None), 404),
+        ("unknown route", proxy_event("GET", "/", &[], None), 404),
+        ("unknown route", proxy_event("POST", "/customers", &json, Some(&valid)), 404),
+        ("unknown route", proxy_event("GET", &format!("{order_path}/items"), &[], None), 404),
+        ("unknown route", proxy_event("GET", "/ordersx", &[], None), 404),
+        ("wrong method on /orders", proxy_event("GET", "/orders", &[], None), 405),
+        ("wrong method on /orders", proxy_event("PUT", "/orders", &json, Some(&valid)), 405),
+        ("wrong method on /orders/{id}", proxy_event("DELETE", &order_path, &[], None), 405),
+        ("wrong method on /orders/{id}", proxy_event("POST", &order_path, &json, Some(&valid)), 405),
+        ("bad Idempotency-Key", post_orders(&valid, &[("Idempotency-Key", "has space")]), 422),
+        ("empty Idempotency-Key", post_orders(&valid, &[("Idempotency-Key", "")]), 422),
+    ];
+    for (case, request, status) in cases {
+        let harness = Harness::new();
+        let response = harness.call(request).await;
+        let problem = support::assert_problem(&response, status);
+        assert_eq!(harness.store.order_count(), 0, "{case}: nothing stored");
+        assert_eq!(harness.store.outbox_entries().len(), 0, "{case}: no outbox entry");
+        assert_eq!(harness.store.idempotency_record_count(), 0, "{case}: no idempotency record");
+        assert!(harness.publisher.published().is_empty(), "{case}: nothing published");
+        if status == 405 {
+            let allow = header(&response, "allow").expect("Allow header");
+            assert!(allow == "POST" || allow == "GET", "{case}: Allow {allow}");
+        }
+        if status == 422 {
+            assert!(!problem["errors"].as_array().expect("errors").is_empty(), "{case}: errors listed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn validation_problem_names_every_bad_field() {
+    let harness = Harness::new();
+    let body = json!({
+        "customer": { "id": "cus 1", "email": "ada@example.com" },
+        "currency": "JPY",
+        "items": [ { "sku": "BOOK-0001", "quantity": 2, "unitPrice": 1999 }, { "sku": "BOOK-0001", "quantity": "2", "unitPrice": 1 } ]
+    });
+    let response = harness.call(post_orders(&body.to_string(), &[("Idempotency-Key", "bad key!")])).await;
+    let problem = support::assert_problem(&response, 422);
+    let fields: Vec<&str> =
+        problem["errors"].as_array().expect("errors").iter().map(|e| e["field"].as_str().expect("field")).collect();
+    assert_eq!(fields, ["Idempotency-Key", "customer.id", "currency", "items[1].sku", "items[1].quantity"]);
+    for error in problem["errors"].as_array().expect("errors") {
+        assert!(!error["message"].as_str().expect("message").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn content_type_parameters_and_json_suffix_types_are_accepted() {
+    for content_type in ["application/json; charset=utf-8", "Application/JSON", "application/vnd.orderflow+json"] {
+        let harness = Harness::new();
+        let request =
+            proxy_event("POST", "/orders", &[("Content-Type", content_type)], Some(&contract_body().to_string()));
+        assert_eq!(harness.call(request).await.status(), 201, "{content_type}");
+    }
+}
+
+#[tokio::test]
+async fn the_size_limit_is_exactly_64_kib() {
+    let valid = contract_body().to_string();
+    let at_limit = format!("{}{}", " ".repeat(64 * 1024 - valid.len()), valid);
+    assert_eq!(at_limit.len(), 65_536);
+    let harness = Harness::new();
+    assert_eq!(harness.call(post_orders(&at_limit, &[])).await.status(), 201);
+    let over = format!(" {at_limit}");
+    support::assert_problem(&harness.call(post_orders(&over, &[])).await, 413);
+    // A base64-encoded body counts after decoding: 87 KiB of base64 is a 64 KiB body.
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(harness.call(support::post_orders_base64(&at_limit, &json)).await.status(), 201);
+}
+
+#[tokio::test]
+async fn check_precedence_route_method_type_size_json_rules() {
+    let harness = Harness::new();
+    let huge_garbage = "x".repeat(70_000);
+    // Wrong method beats a bad content type and a huge body.
+    let response =
+        harness.call(proxy_event("PUT", "/orders", &[("Content-Type", "text/plain")], Some(&huge_garbage))).await;
+    support::assert_problem(&response, 405);
+    // Content type beats size.
+    let response =
+        harness.call(proxy_event("POST", "/orders", &[("Content-Type", "text/plain")], Some(&huge_garbage))).await;
+    support::assert_problem(&response, 415);
+    // Size beats JSON syntax.
+    support::assert_problem(&harness.call(post_orders(&huge_garbage, &[])).await, 413);
+    // JSON syntax beats a bad Idempotency-Key.
+    support::assert_problem(&harness.call(post_orders("{", &[("Idempotency-Key", "bad key")])).await, 400);
+}
+
+#[tokio::test]
+async fn errors_never_leak_internals() {
+    let harness = Harness::new();
+    harness.store.fail_everything(true);
+    let post = harness.call(post_orders(&contract_body().to_string(), &[("Idempotency-Key", "k-1")])).await;
+    let get = harness.call(proxy_event("GET", &format!("/orders/{}", uuid::Uuid::now_v7()), &[], None)).await;
+    for response in [post, get] {
+        let problem = support::assert_problem(&response, 500);
+        let text = problem.to_string();
+        for secret in ["injected", "Dynamo", "Store", "backend", "panicked"] {
+            assert!(!text.contains(secret), "{text} leaks {secret}");
+        }
+    }
+    assert!(harness.publisher.published().is_empty());
+}
+
+#[tokio::test]
+async fn a_replay_returns_the_first_response_without_a_second_order() {
+    let harness = Harness::new();
+    let key = [("Idempotency-Key", "checkout-42:attempt.1")];
+    let first = harness.call(post_orders(&contract_body().to_string(), &key)).await;
+    assert_eq!(first.status(), 201);
+    harness.clock.advance(TimeDelta::minutes(5));
+
+    // Same JSON, other key order and whitespace: the same request.
+    let reordered = r#"{ "items": [ { "unitPrice": 1999, "quantity": 2, "sku": "BOOK-0001" } ], "currency": "EUR",
+        "customer": { "name": "Ada Lovelace", "email": "ada@example.com", "id": "cus_1001" } }"#;
+    let replay = harness.call(post_orders(reordered, &key)).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
+    assert_eq!(header(&replay, "location"), header(&first, "location"));
+    assert_eq!(support::body_text(&replay), support::body_text(&first));
+    assert_eq!(harness.store.order_count(), 1);
+    assert_eq!(harness.publisher.published().len(), 1);
+
+    let mut different = contract_body();
+    different["items"][0]["quantity"] = json!(3);
+    let mismatch = harness.call(post_orders(&different.to_string(), &key)).await;
+    let problem = support::assert_problem(&mismatch, 422);
+    assert!(problem["type"].as_str().expect("type").contains("idempotency"));
+    assert_eq!(harness.store.order_count(), 1);
+    assert_eq!(harness.publisher.published().len(), 1);
+
+    // Without the key, the same body is a new order.
+    assert_eq!(harness.call(post_orders(&contract_body().to_string(), &[])).await.status(), 201);
+    assert_eq!(harness.store.order_count(), 2);
+}
+
+#[tokio::test]
+async fn an_expired_key_may_be_used_again() {
+    let harness = Harness::new();
+    let key = [("Idempotency-Key", "k-expiring")];
+    let first = body_json(&harness.call(post_orders(&contract_body().to_string(), &key)).await);
+    harness.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
+    let second = harness.call(post_orders(&contract_body().to_string(), &key)).await;
+    assert_eq!(second.status(), 201);
+    assert_eq!(header(&second, "idempotent-replayed"), None);
+    assert_ne!(body_json(&second)["orderId"], first["orderId"]);
+    assert_eq!(harness.store.order_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_key_make_exactly_one_order() {
+    let harness = std::sync::Arc::new(Harness::new());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let harness = std::sync::Arc::clone(&harness);
+            tokio::spawn(async move {
+                harness.call(post_orders(&contract_body().to_string(), &[("Idempotency-Key", "same-key")])).await
+            })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    let mut replayed = 0;
+    for task in tasks {
+        let response = task.await.expect("task");
+        assert_eq!(response.status(), 201);
+        replayed += usize::from(header(&response, "idempotent-replayed") == Some("true"));
+        bodies.push(support::body_text(&response));
+    }
+    assert_eq!(replayed, 19);
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "every response is the first one");
+    assert_eq!(harness.store.order_count(), 1);
+    assert_eq!(harness.store.outbox_entries().len(), 1);
+    assert_eq!(harness.publisher.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_publish_failure_still_answers_201_and_leaves_the_entry_pending() {
+    let harness = Harness::new();
+    harness.publisher.set_failing(true);
+    let response = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    assert_eq!(response.status(), 201);
+    let order_id = body_json(&response)["orderId"].clone();
+    assert_eq!(harness.store.order_count(), 1);
+    let outbox = harness.store.outbox_entries();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].published_at, None, "pending: the relay will publish it");
+    assert_eq!(Value::String(outbox[0].entry.order_id.to_string()), order_id);
+    assert!(harness.publisher.published().is_empty());
+}
