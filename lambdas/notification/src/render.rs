@@ -1,0 +1,131 @@
+//! The confirmation email: a plain-text and an HTML part, from the event alone.
+
+use std::fmt::Write;
+
+use orderflow_events::{Currency, OrderPlacedEvent};
+
+/// An email ready to send (the sender is the adapter's business).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Digits after the decimal point of a currency's minor unit (ISO 4217). Most have two; these
+/// are the exceptions in use today.
+pub fn minor_unit_exponent(currency: Currency) -> u32 {
+    match currency.as_str() {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
+/// `amount` minor units as a decimal with the currency code: `EUR 39.98`, `JPY 3998`,
+/// `KWD 1.250`. Integer arithmetic only: money never goes through floating point.
+pub fn format_money(amount: u64, currency: Currency) -> String {
+    let exponent = minor_unit_exponent(currency);
+    if exponent == 0 {
+        return format!("{currency} {amount}");
+    }
+    let scale = 10u64.pow(exponent);
+    format!("{currency} {}.{:0width$}", amount / scale, amount % scale, width = exponent as usize)
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Renders the order confirmation for the event's customer.
+pub fn render(event: &OrderPlacedEvent) -> Email {
+    let order = event.data();
+    let currency = order.currency();
+    let greeting_name = order.customer().name.as_deref().map(str::trim).filter(|name| !name.is_empty());
+    let order_id = order.order_id();
+    let total = format_money(order.total().amount, currency);
+
+    // `write!` into a String cannot fail; the results are ignored for that reason.
+    let mut text = String::new();
+    let _ = writeln!(text, "Hello {},", greeting_name.unwrap_or("there"));
+    let _ = writeln!(text);
+    let _ = writeln!(text, "thank you for your order {order_id}.");
+    let _ = writeln!(text);
+    for item in order.items() {
+        let line = item.unit_price.amount.saturating_mul(u64::from(item.quantity));
+        let _ = writeln!(
+            text,
+            "  {} x {} @ {} = {}",
+            item.quantity,
+            item.sku,
+            format_money(item.unit_price.amount, currency),
+            format_money(line, currency)
+        );
+    }
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Total: {total}");
+
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Order confirmation</title></head><body>\
+         <p>Hello {},</p><p>thank you for your order <strong>{order_id}</strong>.</p>\
+         <table><thead><tr><th>Item</th><th>Quantity</th><th>Unit price</th><th>Amount</th></tr></thead><tbody>",
+        html_escape(greeting_name.unwrap_or("there")),
+    );
+    for item in order.items() {
+        let line = item.unit_price.amount.saturating_mul(u64::from(item.quantity));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html_escape(&item.sku),
+            item.quantity,
+            format_money(item.unit_price.amount, currency),
+            format_money(line, currency)
+        );
+    }
+    let _ = write!(html, "</tbody></table><p>Total: <strong>{total}</strong></p></body></html>");
+
+    Email { to: order.customer().email.clone(), subject: format!("Your order {order_id} is confirmed"), text, html }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn currency(code: &str) -> Currency {
+        code.parse().unwrap()
+    }
+
+    #[test]
+    fn formats_money_with_each_currencys_exponent() {
+        assert_eq!(format_money(3998, currency("EUR")), "EUR 39.98");
+        assert_eq!(format_money(5, currency("USD")), "USD 0.05");
+        assert_eq!(format_money(3998, currency("JPY")), "JPY 3998");
+        assert_eq!(format_money(1250, currency("KWD")), "KWD 1.250");
+        assert_eq!(format_money(0, currency("GBP")), "GBP 0.00");
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            html_escape(r#"<b>"Tom" & 'Jerry'</b>"#),
+            "&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jerry&#39;&lt;/b&gt;"
+        );
+    }
+}
