@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::envelope::{CLOUDEVENTS_SPEC_VERSION, CloudEvent, OrderPlacedEvent};
+use crate::envelope::{CLOUDEVENTS_SPEC_VERSION, CloudEvent, JSON_CONTENT_TYPE, OrderPlacedEvent};
 use crate::order_placed::{InvalidEvent, OrderPlacedV1};
+use crate::time::Rfc3339;
 
 /// An event this crate knows how to decode. Match on it, and keep a `_` arm: new types and
 /// versions are added as variants.
@@ -137,13 +138,15 @@ struct Probe<'a> {
     #[serde(default)]
     id: Option<Uuid>,
     #[serde(default)]
-    time: Option<DateTime<Utc>>,
+    time: Option<Rfc3339>,
     #[serde(default)]
     subject: Option<String>,
     #[serde(default)]
     correlationid: Option<String>,
     #[serde(default)]
     traceparent: Option<String>,
+    #[serde(borrow, default)]
+    datacontenttype: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
 }
@@ -188,9 +191,18 @@ fn decode_cloud_event(probe: Probe<'_>) -> Result<OrderEvent, DecodeError> {
     let event_type = probe.event_type.ok_or_else(|| missing("type"))?;
     let source = probe.source.ok_or_else(|| missing("source"))?;
     let id = probe.id.ok_or_else(|| missing("id"))?;
-    let time = probe.time.ok_or_else(|| missing("time"))?;
+    let Rfc3339(time) = probe.time.ok_or_else(|| missing("time"))?;
     let subject = probe.subject.ok_or_else(|| missing("subject"))?;
     let data = probe.data.ok_or_else(|| missing("data"))?;
+    // Absent means JSON (CloudEvents JSON format, section 3.1); anything else contradicts the inline
+    // JSON `data` and would mean the producer is not following this contract.
+    if let Some(content_type) = probe.datacontenttype
+        && !is_json_media_type(&content_type)
+    {
+        return Err(DecodeError::NotAnEnvelope(format!(
+            "datacontenttype {content_type:?} is not {JSON_CONTENT_TYPE:?}"
+        )));
+    }
     match event_type.as_ref() {
         crate::ORDER_PLACED_V1_TYPE => {
             let data: OrderPlacedV1 = serde_json::from_str(data.get()).map_err(data_error)?;
@@ -200,6 +212,12 @@ fn decode_cloud_event(probe: Probe<'_>) -> Result<OrderEvent, DecodeError> {
         }
         _ => Err(DecodeError::UnknownEventType(event_type.into_owned())),
     }
+}
+
+/// `application/json`, ignoring case and parameters such as `; charset=utf-8`.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case(JSON_CONTENT_TYPE)
 }
 
 fn missing(attribute: &str) -> DecodeError {

@@ -40,11 +40,17 @@ impl EventData for OrderPlacedV1 {
 /// Built only through [`CloudEvent::new`] (or decoding), so `type`, `specversion`,
 /// `datacontenttype` and `subject` always agree with the data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+// The schema pins `type` to the data's CloudEvents type, so it needs `EventData` as well.
+#[schemars(bound = "D: JsonSchema + EventData")]
 pub struct CloudEvent<D> {
-    #[schemars(extend("const" = "1.0"))]
+    /// CloudEvents version; only 1.0 is spoken.
+    #[schemars(extend("const" = CLOUDEVENTS_SPEC_VERSION))]
     specversion: String,
+    /// CloudEvents type: names the data schema and its major version.
     #[serde(rename = "type")]
+    #[schemars(extend("const" = D::CLOUDEVENTS_TYPE))]
     event_type: String,
+    /// The producer (`order-api`).
     source: String,
     /// Unique per event; a re-publish keeps it. Consumers de-duplicate on it.
     id: Uuid,
@@ -52,7 +58,9 @@ pub struct CloudEvent<D> {
     time: DateTime<Utc>,
     /// The order id.
     subject: String,
-    #[schemars(extend("const" = "application/json"))]
+    /// Media type of `data`. Producers always send it; a decoder treats its absence as JSON, as
+    /// the CloudEvents JSON format says.
+    #[schemars(extend("const" = JSON_CONTENT_TYPE))]
     datacontenttype: String,
     /// Correlation id carried from the API request (CloudEvents extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +68,7 @@ pub struct CloudEvent<D> {
     /// W3C trace context (CloudEvents distributed tracing extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceparent: Option<String>,
+    /// The event data; its schema is named by `type`.
     data: D,
 }
 

@@ -10,11 +10,14 @@ mod decode;
 mod envelope;
 mod money;
 mod order_placed;
+mod schema;
+mod time;
 
 pub use decode::{DecodeError, DecodeErrorKind, Delivery, OrderEvent, decode_message};
 pub use envelope::{CLOUDEVENTS_SPEC_VERSION, CloudEvent, EventData, JSON_CONTENT_TYPE, OrderPlacedEvent};
 pub use money::{Currency, InvalidCurrency, Money};
 pub use order_placed::{Customer, InvalidEvent, LineItem, OrderPlacedV1};
+pub use schema::{ORDER_PLACED_V1_SCHEMA_FILE, order_placed_v1_schema};
 
 /// SNS message attribute that carries the event's short type; filter policies match on it.
 pub const EVENT_TYPE_ATTRIBUTE: &str = "event_type";

@@ -10,7 +10,10 @@ use crate::money::{Currency, Money};
 /// The customer who placed the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Customer {
+    #[schemars(length(min = 1))]
     pub id: String,
+    /// Where the confirmation goes. Only non-emptiness is part of the contract.
+    #[schemars(length(min = 1))]
     pub email: String,
     /// Optional display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,6 +24,7 @@ pub struct Customer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItem {
+    #[schemars(length(min = 1))]
     pub sku: String,
     #[schemars(range(min = 1))]
     pub quantity: u32,
@@ -70,16 +74,28 @@ pub struct OrderPlacedV1 {
     placed_at: DateTime<Utc>,
 }
 
-/// The unchecked wire shape, only ever used on the way in (and for the JSON Schema).
+// The unchecked wire shape, only ever used on the way in (and for the JSON Schema). A plain
+// comment, not a doc comment: schemars would publish it as the schema's description.
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(rename = "OrderPlacedV1")]
+#[schemars(
+    rename = "OrderPlacedV1",
+    description = "The data of an orders.OrderPlaced.v1 event. Also checked by the decoder, beyond this \
+                   schema: SKUs are unique, every unit price and the total share one currency, and \
+                   total.amount = Σ quantity × unitPrice.amount."
+)]
 struct OrderPlacedV1Wire {
+    /// The order id (also the envelope's `subject`).
     order_id: Uuid,
     customer: Customer,
+    /// At least one line; SKUs are unique and every unit price is in the order's currency.
     #[schemars(length(min = 1))]
     items: Vec<LineItem>,
+    /// Σ quantity × unitPrice.amount, in the items' currency.
     total: Money,
+    /// When the order was accepted (RFC 3339, UTC).
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    #[schemars(with = "DateTime<Utc>")]
     placed_at: DateTime<Utc>,
 }
 
