@@ -161,7 +161,7 @@ impl InventoryStore for DynamoDbInventoryStore {
         };
         let codes: Vec<&str> = cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
         debug!(?codes, "reservation transaction cancelled");
-        if codes.iter().any(|code| *code == "TransactionConflict") {
+        if codes.contains(&"TransactionConflict") {
             return Err(InventoryError::Contention("transaction conflict".into()));
         }
         // The cancellation reasons say which condition failed, but not every DynamoDB (the local
