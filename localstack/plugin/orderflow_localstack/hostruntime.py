@@ -257,17 +257,27 @@ class OutputCapture:
                 pass
 
     def _pump(self) -> None:
-        while True:
-            with self.lock:
-                if self._eof or self._closed:
+        try:
+            while True:
+                with self.lock:
+                    if self._eof or self._closed:
+                        return
+                    fd = self.read_fd
+                try:
+                    readable, _, _ = select.select([fd], [], [], 0.2)
+                except (OSError, ValueError):
                     return
-                fd = self.read_fd
-            try:
-                readable, _, _ = select.select([fd], [], [], 0.2)
-            except (OSError, ValueError):
-                return
-            if readable:
-                self.drain()
+                if readable:
+                    self.drain()
+        finally:
+            # the pump owns the read end once close() was requested (no select on a reused fd number)
+            with self.lock:
+                if self._closed and self.read_fd >= 0:
+                    fd, self.read_fd = self.read_fd, -1
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
 
     def drain(self) -> None:
         with self.lock:
@@ -314,19 +324,20 @@ class OutputCapture:
             time.sleep(0.005)
 
     def close(self) -> None:
+        """Close both ends without blocking; a running pump thread closes the read end itself."""
         self.close_write_end()
         with self.lock:
             if self._closed:
                 return
             self._closed = True
+            if self._thread.is_alive():
+                return
             fd, self.read_fd = self.read_fd, -1
-        # the pump thread may sit in select() on the fd: let it leave before the number is reused
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(1.0)
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -752,6 +763,8 @@ class HostRuntime:
         del self.all_logs[:-50]
 
     def stop(self) -> None:
+        """Kill the process group and release everything without waiting (LocalStack stops
+        environments one after another, so stop must be quick)."""
         self._stopped.set()
         try:
             self._pending.put_nowait(None)
@@ -760,7 +773,11 @@ class HostRuntime:
         inv = self._current
         if inv is not None:
             inv.complete(b'{"errorType":"Runtime.Stopped","errorMessage":"environment stopped"}', True, "crash")
-        self._kill_process()
+        proc = self._proc
+        if proc is not None:
+            kill_group(proc.pid, signal.SIGKILL)  # the watcher thread reaps it
+            with _LIVE_LOCK:
+                _LIVE_GROUPS.discard(proc.pid)
         if self._output is not None:
             self._output.close()
         if self._server is not None:
