@@ -383,6 +383,32 @@ def test_dynamodb_table_from_cloudformation(localstack):
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def test_dynamodb_stream_to_lambda(localstack, pyfn_zip):
+    """DynamoDB Streams served by moto, polled by LocalStack's event source mapping."""
+    ddb, lam = client("dynamodb"), client("lambda")
+    suffix = uuid.uuid4().hex[:6]
+    table = "stream-" + suffix
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    stream_arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    name = create_function("stream-" + suffix, pyfn_zip)
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=10
+    )["UUID"]
+    wait_for(lambda: lam.get_event_source_mapping(UUID=mapping)["State"] == "Enabled", what="ESM enabled")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "streamed-1"}})
+    lines = wait_for(
+        lambda: [m for m in log_messages(f"/aws/lambda/{name}") if "stream record" in m], what="stream record"
+    )
+    assert "stream record INSERT" in lines[0] and "streamed-1" in lines[0]
+    lam.delete_event_source_mapping(UUID=mapping)
+
+
 def build_rust_testfn():
     """Build localstack/testfn (cached after the first build, ~2 min cold on 2 cores).
 
