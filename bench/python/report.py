@@ -351,6 +351,10 @@ def side_section(out, summary):
     out.append(f"| events/s spread (min – max; sd) | {si(re['min'])} – {si(re['max'])}; ±{si(re['stdev'])} | "
                f"{si(pe['min'])} – {si(pe['max'])}; ±{si(pe['stdev'])} | |")
     out.append(f"| repetitions x events | {re['n']} x {r['events_per_rep']} | {pe['n']} x {p['events_per_rep']} | |")
+    pp = r.get("payload_parse_only_events_per_s")
+    if pp:
+        share = re["median"] / pp["median"] * 100
+        out.append(f"| of which: Rust deserializing the Lambda payloads alone | {si(pp['median'])}/s (= {share:.0f}% of the Rust time) | | |")
     rc, pc = r["ready_ms"], p["ready_ms"]
     out.append(f"| cold start + import + init to ready (ms), median | **{f(rc['median'], 1)}** | **{f(pc['median'], 1)}** | "
                f"**{data['ratios']['cold_python_over_rust']:.0f}x** |")

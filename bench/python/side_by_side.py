@@ -57,11 +57,12 @@ def main():
     rounds, rust_reps, py_reps, py_batches, cold_runs = (
         [int(x) for x in sys.argv[6:11]] if len(sys.argv) > 6 else [5, 6, 1, 300, 20]
     )
-    rust_rates, py_rates = [], []
+    rust_rates, py_rates, rust_parse = [], [], []
     rust_events = py_events = None
     for _ in range(rounds):
         r = run_json([rust, "throughput", big, str(rust_reps)])
         rust_rates += r["rates"]
+        rust_parse += r.get("payload_parse_rates", [])
         rust_events = r["events_per_rep"]
         assert r["failures"] == 0, r
         p = run_json([python, script, "throughput", big, str(py_reps), str(py_batches)])
@@ -80,6 +81,7 @@ def main():
         "rust": {
             "events_per_rep": rust_events,
             "events_per_s": spread(rust_rates),
+            "payload_parse_only_events_per_s": spread(rust_parse) if rust_parse else None,
             "ready_ms": spread([r["ready_ms"] for r in rust_cold]),
             "vm_hwm_kib": spread([r["vm_hwm_kib"] for r in rust_cold]),
             "memory_events": rust_cold[0]["events"],

@@ -156,7 +156,23 @@ fn main() {
                 events = n;
                 failures = failed;
             }
-            println!("{}", serde_json::json!({"events_per_rep": events, "failures": failures, "rates": rates}));
+            // For the breakdown: deserializing the Lambda payloads alone (no decode of the bodies).
+            let mut parse_rates = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                let started = Instant::now();
+                let mut n = 0;
+                for payload in &payloads {
+                    let event: SqsEvent = serde_json::from_str(payload).unwrap_or_else(|e| panic!("payload: {e}"));
+                    n += std::hint::black_box(event).records.len();
+                }
+                parse_rates.push(n as f64 / started.elapsed().as_secs_f64());
+            }
+            println!(
+                "{}",
+                serde_json::json!({
+                    "events_per_rep": events, "failures": failures, "rates": rates, "payload_parse_rates": parse_rates,
+                })
+            );
         }
         _ => panic!("{usage}"),
     }
