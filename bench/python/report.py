@@ -312,6 +312,10 @@ def e2e_section(out, summary):
                 break
         rate = n / (done / 1000) if done else None
         out.append(f"| {key} consumer: all done after / rate | {f(done / 1000 if done else None, 1)} s / {f(rate, 1)} per s (seen {last.get(key)}) |")
+    envs = t.get("peak_environments") or {}
+    if envs:
+        out.append("| peak execution environments (function processes) seen, per function | "
+                   + ", ".join(f"{k}: {v}" for k, v in sorted(envs.items())) + " |")
     out.append("")
     summary["throughput"] = {"overall": overall, "steady": steady}
     em = data.get("emails") or {}
