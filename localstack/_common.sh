@@ -22,5 +22,5 @@ ls_pid_alive() {  # pid file names a live LocalStack of ours
 
 ls_session_pids() {  # every process in LocalStack's session (it runs under setsid: sid == its pid)
   local sid=$1
-  ps -eo pid=,sid= | awk -v sid="$sid" '$2 == sid { print $1 }'
+  ps -eo pid=,sid=,stat= | awk -v sid="$sid" '$2 == sid && $3 !~ /^Z/ { print $1 }'
 }

@@ -35,8 +35,10 @@ TESTFN_DIR = LOCALSTACK_DIR / "testfn"
 
 
 def session_pids(sid):
-    out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout
-    return sorted(int(p) for p, s in (line.split() for line in out.splitlines()) if int(s) == sid)
+    """Live (non-zombie) processes of a session."""
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout
+    rows = (line.split() for line in out.splitlines())
+    return sorted(int(p) for p, s, stat in rows if int(s) == sid and not stat.startswith("Z"))
 
 
 def kill_session(sid):
