@@ -66,3 +66,57 @@ pub fn sns_wrapped(event: &OrderPlacedEvent) -> String {
     })
     .to_string()
 }
+
+/// Helpers for the adapters' tests against a local DynamoDB (LocalStack). Those tests are
+/// `#[ignore]`d: run them with `cargo test -- --ignored` after `localstack/start`.
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb {
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+
+    /// A client for `AWS_ENDPOINT_URL` (default LocalStack's `http://127.0.0.1:4566`) with the
+    /// LocalStack test credentials.
+    pub fn local_client() -> Client {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned());
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "orderflow-tests"))
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Creates a fresh on-demand table keyed by the string attribute `key`; returns its name.
+    ///
+    /// # Panics
+    /// When DynamoDB cannot be reached: the test cannot run.
+    pub async fn create_table(client: &Client, prefix: &str, key: &str) -> String {
+        let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+        let attribute = AttributeDefinition::builder()
+            .attribute_name(key)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition");
+        let schema =
+            KeySchemaElement::builder().attribute_name(key).key_type(KeyType::Hash).build().expect("key schema");
+        client
+            .create_table()
+            .table_name(&name)
+            .attribute_definitions(attribute)
+            .key_schema(schema)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap_or_else(|error| {
+                panic!("create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error))
+            });
+        name
+    }
+
+    /// Deletes a table made by [`create_table`]; errors are ignored (it is clean-up).
+    pub async fn delete_table(client: &Client, name: &str) {
+        let _ = client.delete_table().table_name(name).send().await;
+    }
+}

@@ -127,9 +127,13 @@ impl DynamoDbInventoryStore {
             let update = Update::builder()
                 .table_name(&self.inventory_table)
                 .key("sku", s(sku))
-                // `reserved` may be missing on freshly seeded stock.
-                .update_expression("SET available = available - :q, reserved = if_not_exists(reserved, :zero) + :q")
-                .condition_expression("attribute_exists(sku) AND available >= :q")
+                // `reserved` may be missing on freshly seeded stock. Attribute names go through
+                // placeholders so that no name can ever collide with a DynamoDB reserved word.
+                .update_expression("SET #available = #available - :q, #reserved = if_not_exists(#reserved, :zero) + :q")
+                .condition_expression("attribute_exists(#sku) AND #available >= :q")
+                .expression_attribute_names("#sku", "sku")
+                .expression_attribute_names("#available", "available")
+                .expression_attribute_names("#reserved", "reserved")
                 .expression_attribute_values(":q", n(quantity))
                 .expression_attribute_values(":zero", n(0))
                 .build()
