@@ -12,15 +12,23 @@ usage: consumer_powertools.py throughput FILE REPS [LIMIT_BATCHES]
        consumer_powertools.py init FILE      ("ready" after imports + init, then processes FILE once)
 """
 # --- cold import + init starts here ------------------------------------------------------------
-import json
-import sys
 import time
-from datetime import datetime
-from typing import Literal
-from uuid import UUID
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+_MARKS = [("start", time.perf_counter())]  # stages of the cold start, printed by `init --marks`
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from datetime import datetime  # noqa: E402
+from typing import Literal  # noqa: E402
+from uuid import UUID  # noqa: E402
+
+_MARKS.append(("stdlib", time.perf_counter()))
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
+
+_MARKS.append(("powertools batch", time.perf_counter()))
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function  # noqa: E402
+
+_MARKS.append(("powertools idempotency (imports boto3)", time.perf_counter()))
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
     IdempotencyItemNotFoundError,
@@ -28,7 +36,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, model_validator  # noqa: E402
+
+_MARKS.append(("powertools parser + pydantic", time.perf_counter()))
 
 
 class Money(BaseModel):
@@ -87,6 +97,9 @@ class OrderPlacedNotification(SnsNotificationModel):
 
 class OrderPlacedRecord(SqsRecordModel):
     body: Json[OrderPlacedNotification]
+
+
+_MARKS.append(("event models", time.perf_counter()))
 
 
 class InMemoryPersistenceLayer(BasePersistenceLayer):
@@ -219,6 +232,10 @@ def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "init":
         consumer = Consumer()
+        _MARKS.append(("processor + idempotency + rule", time.perf_counter()))
+        if "--marks" in sys.argv:
+            stages = {name: (t - prev) * 1000 for (name, t), (_, prev) in zip(_MARKS[1:], _MARKS[:-1])}
+            print(json.dumps(stages), file=sys.stderr)
         print("ready", flush=True)
         with open(path) as f:
             payloads = [line for line in f.read().splitlines() if line.strip()]

@@ -369,6 +369,11 @@ def side_section(out, summary):
                f"**{f(pm['median'] / 1024)}** | **{data['ratios']['memory_python_over_rust']:.1f}x** |")
     out.append(f"| peak RSS min – max (MiB) | {f(rm['min'] / 1024)} – {f(rm['max'] / 1024)} | {f(pm['min'] / 1024)} – {f(pm['max'] / 1024)} | |")
     out.append("")
+    imp = p.get("import_ms") or {}
+    if imp:
+        out.append("Where the Python cold start goes (one extra run, stages timed inside the module; the rest of the "
+                   "cold figure is the interpreter's own start): "
+                   + ", ".join(f"{k} {v:.0f} ms" for k, v in imp.items()) + ".\n")
     out.append("Cold here = a local process from spawn to ready (Python: interpreter start + imports of Powertools, "
                "pydantic and boto3 (which `utilities.idempotency` imports) + building the models and processor), "
                "not Lambda's sandbox init. Peak RSS includes the 1000-event input file read into memory (2.2 MB "

@@ -77,6 +77,9 @@ def main():
         py_cold.append(cold([python, script, "init", small]))
     for r in rust_cold + py_cold:
         assert r["failures"] == 0 and r["reserved"] == r["events"], r
+    # Where the Python cold start goes: stages timed inside the module, one extra run.
+    trace = subprocess.run([python, script, "init", small, "--marks"], capture_output=True, text=True).stderr
+    imports = json.loads(trace.strip().splitlines()[-1])
     out = {
         "rust": {
             "events_per_rep": rust_events,
@@ -92,6 +95,7 @@ def main():
             "ready_ms": spread([r["ready_ms"] for r in py_cold]),
             "vm_hwm_kib": spread([r["vm_hwm_kib"] for r in py_cold]),
             "memory_events": py_cold[0]["events"],
+            "import_ms": imports,
         },
         "rounds": rounds,
     }
