@@ -139,14 +139,13 @@ impl OrderApi {
     /// The Lambda handler. Never fails: every outcome, internal errors included, is a response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         let correlation_id = correlation_id(&request);
-        let span = info_span!(
-            "request",
-            correlation_id = %correlation_id,
-            method = %request.method(),
-            path = %route_path(&request),
-        );
-        let mut response =
-            self.route(request, &correlation_id).instrument(span.clone()).await.unwrap_or_else(ApiError::into_response);
+        let path = route_path(&request);
+        let span = info_span!("request", correlation_id = %correlation_id, method = %request.method(), path = %path);
+        let mut response = self
+            .route(request, &path, &correlation_id)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(ApiError::into_response);
         span.in_scope(|| info!(status = response.status().as_u16(), "responded"));
         if let Ok(value) = HeaderValue::from_str(&correlation_id) {
             response.headers_mut().insert(CORRELATION_ID_HEADER, value);
@@ -154,8 +153,7 @@ impl OrderApi {
         Ok(response)
     }
 
-    async fn route(&self, request: Request, correlation_id: &str) -> Result<Response<Body>, ApiError> {
-        let path = route_path(&request);
+    async fn route(&self, request: Request, path: &str, correlation_id: &str) -> Result<Response<Body>, ApiError> {
         let route = match path.trim_end_matches('/').strip_prefix("/orders") {
             Some("") => Route::Orders,
             Some(rest) => match rest.strip_prefix('/').filter(|id| !id.contains('/')) {
@@ -270,8 +268,26 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> Res
     response
 }
 
-/// The path API Gateway matched, without the stage (`/orders`, not `/prod/orders`).
+/// The path relative to the API: `/orders`, never `/prod/orders` or `/base-path/orders`.
+///
+/// For the `/{proxy+}` resource the `proxy` path parameter is exactly that, whatever custom
+/// domain, base path mapping or stage the request came through (the event's `path` keeps the
+/// base path, and on a custom domain without a mapped stage also the stage).
 fn route_path(request: &Request) -> String {
+    #[allow(unreachable_patterns)] // other variants exist only with other lambda_http features
+    let resource = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.resource_path.as_deref(),
+        _ => None,
+    };
+    match resource {
+        Some("/") => return "/".to_owned(),
+        Some("/{proxy+}") => {
+            if let Some(proxy) = request.path_parameters_ref().and_then(|parameters| parameters.first("proxy")) {
+                return format!("/{proxy}");
+            }
+        }
+        _ => {}
+    }
     let raw = request.raw_http_path();
     if raw.is_empty() { request.uri().path().to_owned() } else { raw.to_owned() }
 }

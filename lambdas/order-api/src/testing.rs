@@ -69,7 +69,13 @@ pub fn contract_body() -> Value {
 /// A REST API (v1) Lambda proxy event for `ANY /{proxy+}` on stage `prod`, as API Gateway sends
 /// it, turned into a request the way the runtime does.
 pub fn proxy_event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
-    event(method, path, headers, body.map(str::to_owned), false)
+    event(method, "", path, headers, body.map(str::to_owned), false)
+}
+
+/// As [`proxy_event`], through a custom domain whose base path mapping adds `base_path` to the
+/// event's `path` (the `proxy` path parameter stays relative to the API).
+pub fn proxy_event_via_base_path(method: &str, base_path: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+    event(method, base_path, path, headers, None, false)
 }
 
 pub fn post_orders(body: &str, headers: &[(&str, &str)]) -> Request {
@@ -80,10 +86,17 @@ pub fn post_orders(body: &str, headers: &[(&str, &str)]) -> Request {
 
 /// As API Gateway sends a body it treats as binary: base64 with `isBase64Encoded`.
 pub fn post_orders_base64(body: &str, headers: &[(&str, &str)]) -> Request {
-    event("POST", "/orders", headers, Some(base64(body.as_bytes())), true)
+    event("POST", "", "/orders", headers, Some(base64(body.as_bytes())), true)
 }
 
-fn event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>, is_base64: bool) -> Request {
+fn event(
+    method: &str,
+    base_path: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+    is_base64: bool,
+) -> Request {
     let header_map: Map<String, Value> =
         headers.iter().map(|(name, value)| ((*name).to_owned(), Value::String((*value).to_owned()))).collect();
     let multi: Map<String, Value> = headers.iter().map(|(name, value)| ((*name).to_owned(), json!([value]))).collect();
@@ -93,7 +106,7 @@ fn event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<String
     };
     let event = json!({
         "resource": resource,
-        "path": path,
+        "path": format!("{base_path}{path}"),
         "httpMethod": method,
         "headers": header_map,
         "multiValueHeaders": multi,
@@ -110,7 +123,7 @@ fn event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<String
             "identity": { "sourceIp": "192.0.2.1", "userAgent": "tests" },
             "resourcePath": resource,
             "httpMethod": method,
-            "path": format!("/prod{path}"),
+            "path": format!("{base_path}/prod{path}"),
             "apiId": "wt6mne2s9k"
         },
         "body": body,

@@ -99,6 +99,16 @@ async fn get_returns_the_stored_order_or_404() {
 }
 
 #[tokio::test]
+async fn routes_on_the_api_relative_path_behind_a_base_path_mapping() {
+    let harness = Harness::new();
+    let created = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    let location = header(&created, "location").expect("location").to_owned();
+    let found = harness.call(support::proxy_event_via_base_path("GET", "/v1", &location, &[])).await;
+    assert_eq!(found.status(), 200);
+    support::assert_problem(&harness.call(support::proxy_event_via_base_path("GET", "/v1", "/", &[])).await, 404);
+}
+
+#[tokio::test]
 async fn every_row_of_the_error_table() {
     let valid = contract_body().to_string();
     let mut invalid_rules = contract_body();
