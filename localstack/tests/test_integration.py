@@ -197,6 +197,8 @@ def test_init_error_surfaces(localstack, pyfn_zip):
     err, doc, _ = invoke(name, {})
     assert err == "Unhandled"
     assert doc == {"errorType": "Runtime.InitTest", "errorMessage": "init failed on purpose"}
+    # the init output reaches CloudWatch Logs although no invocation ran
+    wait_for(lambda: any("failing on purpose" in m for m in log_messages(f"/aws/lambda/{name}")), what="init logs")
 
 
 def test_crash_surfaces_and_recovers(localstack, pyfn_zip):

@@ -12,6 +12,8 @@ import logging
 import os
 import struct
 import sys
+import threading
+import time
 
 from localstack import config
 from localstack.services.lambda_.invocation.executor_endpoint import StatusErrorException
@@ -186,6 +188,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
                 LOG.info(
                     "Init of %s failed; its output:\n%s", self.function_version.id.function_name, e.logs.rstrip()
                 )
+                self._deliver_init_logs(env_vars, e.logs)
             raise StatusErrorException(e.payload.get("errorMessage", "init error"), payload=e.payload_bytes) from e
         LOG.debug(
             "Started %s (pid %s, runtime api %s)",
@@ -193,6 +196,36 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
             self.runtime.pid,
             self.runtime.runtime_api,
         )
+
+    def _deliver_init_logs(self, env_vars: dict, logs: str) -> None:
+        """An init failure has no invocation to carry its output: write it to CloudWatch Logs as Lambda does."""
+        group = env_vars.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        stream = env_vars.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        if not group or not stream:
+            return
+        region = self.function_version.id.region
+
+        def put() -> None:
+            try:
+                from localstack.aws.connect import connect_to
+
+                client = connect_to(region_name=region).logs
+                try:
+                    client.create_log_group(logGroupName=group)
+                except client.exceptions.ResourceAlreadyExistsException:
+                    pass
+                try:
+                    client.create_log_stream(logGroupName=group, logStreamName=stream)
+                except client.exceptions.ResourceAlreadyExistsException:
+                    pass
+                now = int(time.time() * 1000)
+                events = [{"timestamp": now, "message": line + "\n"} for line in logs.split("\n") if line]
+                if events:
+                    client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+            except Exception as e:  # noqa: BLE001 - logs are best effort
+                LOG.debug("could not deliver init logs of %s: %s", self.function_version.id.function_name, e)
+
+        threading.Thread(target=put, name="hostlambda-init-logs", daemon=True).start()
 
     def stop(self) -> None:
         if self.runtime is not None:
