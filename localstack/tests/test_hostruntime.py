@@ -261,3 +261,23 @@ def test_format_and_payload_helpers():
     assert json.loads(normalize_error_body(b"not json", "Oops")) == {"errorType": "Oops", "errorMessage": "not json"}
     assert json.loads(normalize_error_body(b'{"errorMessage": "m"}', None)) == {"errorMessage": "m"}
     assert exit_payload("r", -signal.SIGKILL)["errorMessage"] == "RequestId: r Error: Runtime exited with error: signal: kill"
+
+
+def test_invoke_after_stop_does_not_respawn(make_runtime):
+    rt = make_runtime()
+    rt.start()
+    pid = rt.pid
+    rt.stop()
+    res = rt.invoke("req-late", b"{}")
+    assert res.is_error and json.loads(res.payload)["errorType"] == "Runtime.Stopped"
+    assert rt.pid == pid and wait_dead(pid)
+
+
+def test_stop_during_invocation_returns_an_error(make_runtime):
+    rt = make_runtime(timeout_s=10)
+    rt.start()
+    threading.Timer(0.3, rt.stop).start()
+    t = time.monotonic()
+    res = rt.invoke("req-stop", b'{"sleep": 5}')
+    assert time.monotonic() - t < 2
+    assert res.is_error

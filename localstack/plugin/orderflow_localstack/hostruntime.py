@@ -695,6 +695,9 @@ class HostRuntime:
     ) -> InvokeResult:
         with self._lock:
             init_ms: float | None = None
+            if self._stopped.is_set():
+                payload = b'{"errorType":"Runtime.Stopped","errorMessage":"environment stopped"}'
+                return InvokeResult(request_id, payload, True, "", 0.0, "crash")
             if not self.alive():
                 # after a timeout or crash: a fresh process (Lambda's "suppressed init")
                 self._kill_process()
