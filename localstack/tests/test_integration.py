@@ -413,6 +413,45 @@ def test_dynamodb_stream_to_lambda(localstack, pyfn_zip):
     lam.delete_event_source_mapping(UUID=mapping)
 
 
+def test_api_gateway_lambda_proxy(localstack, pyfn_zip):
+    """The local API URL shape the deploy side relies on: /_aws/execute-api/<apiId>/<stage>/<path>."""
+    apigw, lam = client("apigateway"), client("lambda")
+    name = create_function("api-" + uuid.uuid4().hex[:6], pyfn_zip)
+    fn_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    api = apigw.create_rest_api(name=name)["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api, parentId=root, pathPart="orders")["id"]
+    apigw.put_method(restApiId=api, resourceId=res, httpMethod="POST", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api,
+        resourceId=res,
+        httpMethod="POST",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn_arn}/invocations",
+    )
+    apigw.create_deployment(restApiId=api, stageName="local")
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{ENDPOINT}/_aws/execute-api/{api}/local/orders", data=b'{"sku": "A"}', method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 201
+        doc = json.loads(r.read())
+    assert doc == {"path": "/orders", "method": "POST", "requestBody": '{"sku": "A"}'}
+
+
+def test_s3_objects_stay_in_the_state_dir(localstack):
+    s3 = client("s3")
+    bucket = "b-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x" * 1024)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x" * 1024
+    assert (STATE / "tmp" / "localstack-s3-storage").is_dir()
+
+
 def build_rust_testfn():
     """Build localstack/testfn (cached after the first build, ~2 min cold on 2 cores).
 
