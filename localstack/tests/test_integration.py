@@ -518,3 +518,29 @@ def test_stop_leaves_no_process(localstack, pyfn_zip):
     assert not (STATE / "tmp" / "lambda").exists()
     again = subprocess.run([str(LOCALSTACK_DIR / "stop")], env=SCRIPT_ENV, capture_output=True, text=True, timeout=30)
     assert again.returncode == 0 and "not running" in again.stderr
+
+
+def test_hard_killed_localstack_leaves_no_process(pyfn_zip, tmp_path):
+    """LocalStack killed with SIGKILL: function processes die with it (parent-death signal), and
+    stop cleans up whatever they spawned."""
+    proc = subprocess.run([str(LOCALSTACK_DIR / "start")], env=SCRIPT_ENV, capture_output=True, text=True, timeout=300)
+    pid = int((STATE / "localstack.pid").read_text())
+    try:
+        assert proc.returncode == 0, proc.stderr
+        code = tmp_path / "code"
+        code.mkdir()
+        shutil.copy(PYFN_DIR / "bootstrap", code / "fn.py")
+        (code / "bootstrap").write_text('#!/bin/sh\nsleep 300 &\nexec python3 "$(dirname "$0")/fn.py"\n')
+        (code / "bootstrap").chmod(0o755)
+        name = create_function("crashy-" + uuid.uuid4().hex[:6], zip_dir(code))
+        err, doc, _ = invoke(name, {})
+        assert err is None and doc["pid"] in session_pids(pid)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: doc["pid"] not in session_pids(pid), timeout=5, what="function process gone")
+        out = subprocess.run([str(LOCALSTACK_DIR / "stop")], env=SCRIPT_ENV, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0
+        assert "killing what is left" in out.stderr  # the grandchild `sleep 300`
+        assert session_pids(pid) == []
+    finally:
+        kill_session(pid)
+        (STATE / "localstack.pid").unlink(missing_ok=True)
