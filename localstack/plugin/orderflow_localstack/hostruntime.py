@@ -35,6 +35,10 @@ RUNTIME_API_PREFIX = "/2018-06-01/runtime"
 # Lambda truncates a function's output in the Invoke response's log tail and in CloudWatch at
 # 256 KiB per event; keep at most this much per invocation so a chatty function cannot eat memory.
 MAX_LOG_BYTES_PER_INVOCATION = 4 * 1024 * 1024
+# Idle threads (output pump, Runtime API server, waiting GET /next) wake up this rarely: with many
+# warm environments, frequent wake-ups compete for the GIL with the invocations being served.
+# Events that matter (output, EOF, a new invocation, stop) wake them at once anyway.
+IDLE_WAKEUP_S = 5.0
 
 
 class InitError(Exception):
@@ -264,7 +268,7 @@ class OutputCapture:
                         return
                     fd = self.read_fd
                 try:
-                    readable, _, _ = select.select([fd], [], [], 0.2)
+                    readable, _, _ = select.select([fd], [], [], IDLE_WAKEUP_S)
                 except (OSError, ValueError):
                     return
                 if readable:
@@ -511,9 +515,12 @@ class HostRuntime:
 
     def _next_invocation(self) -> _Invocation | None:
         self._ready.set()
+        # Wait on this process' queue only: a handler left over from a killed process must never
+        # take an invocation meant for its successor (the old queue gets a None on respawn).
+        pending = self._pending
         while not self._stopped.is_set():
             try:
-                item = self._pending.get(timeout=0.5)
+                item = pending.get(timeout=IDLE_WAKEUP_S)
             except queue.Empty:
                 continue
             if item is None:
@@ -561,7 +568,7 @@ class HostRuntime:
             self._server = _RuntimeApiServer(self)
             self._server_thread = threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.2},
+                kwargs={"poll_interval": IDLE_WAKEUP_S},
                 name=f"hostlambda-api-{self.name}",
                 daemon=True,
             )
@@ -594,7 +601,8 @@ class HostRuntime:
         self._ready.clear()
         self._exited.clear()
         self._init_error = None
-        self._pending = queue.Queue()
+        old_pending, self._pending = self._pending, queue.Queue()
+        old_pending.put(None)  # release a GET /next still parked by the previous process
         self._current = None
         output = OutputCapture()
         started = time.perf_counter()
