@@ -44,12 +44,13 @@ impl EventData for OrderPlacedV1 {
 #[schemars(bound = "D: JsonSchema + EventData")]
 pub struct CloudEvent<D> {
     /// CloudEvents version; only 1.0 is spoken.
+    // `&'static str`: always one of our constants, so decoding does not allocate for it.
     #[schemars(extend("const" = CLOUDEVENTS_SPEC_VERSION))]
-    specversion: String,
+    specversion: &'static str,
     /// CloudEvents type: names the data schema and its major version.
     #[serde(rename = "type")]
     #[schemars(extend("const" = D::CLOUDEVENTS_TYPE))]
-    event_type: String,
+    event_type: &'static str,
     /// The producer (`order-api`).
     source: String,
     /// Unique per event; a re-publish keeps it. Consumers de-duplicate on it.
@@ -61,7 +62,7 @@ pub struct CloudEvent<D> {
     /// Media type of `data`. Producers always send it; a decoder treats its absence as JSON, as
     /// the CloudEvents JSON format says.
     #[schemars(extend("const" = JSON_CONTENT_TYPE))]
-    datacontenttype: String,
+    datacontenttype: &'static str,
     /// Correlation id carried from the API request (CloudEvents extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     correlationid: Option<String>,
@@ -79,13 +80,13 @@ impl<D: EventData> CloudEvent<D> {
     /// Wraps `data` in an envelope. `source` names the producer (see [`crate::ORDER_SERVICE_SOURCE`]).
     pub fn new(id: Uuid, source: impl Into<String>, time: DateTime<Utc>, data: D) -> Self {
         CloudEvent {
-            specversion: CLOUDEVENTS_SPEC_VERSION.to_owned(),
-            event_type: D::CLOUDEVENTS_TYPE.to_owned(),
+            specversion: CLOUDEVENTS_SPEC_VERSION,
+            event_type: D::CLOUDEVENTS_TYPE,
             source: source.into(),
             id,
             time,
             subject: data.subject(),
-            datacontenttype: JSON_CONTENT_TYPE.to_owned(),
+            datacontenttype: JSON_CONTENT_TYPE,
             correlationid: None,
             traceparent: None,
             data,
@@ -123,10 +124,19 @@ impl<D: EventData> CloudEvent<D> {
         if subject != expected {
             return Err(InvalidEvent::SubjectMismatch { subject, expected });
         }
-        let mut event = CloudEvent::new(id, source, time, data);
-        event.correlationid = correlationid;
-        event.traceparent = traceparent;
-        Ok(event)
+        // Built field by field rather than through `new`, which would compute the subject again.
+        Ok(CloudEvent {
+            specversion: CLOUDEVENTS_SPEC_VERSION,
+            event_type: D::CLOUDEVENTS_TYPE,
+            source,
+            id,
+            time,
+            subject,
+            datacontenttype: JSON_CONTENT_TYPE,
+            correlationid,
+            traceparent,
+            data,
+        })
     }
 }
 
@@ -135,7 +145,7 @@ impl<D> CloudEvent<D> {
         self.id
     }
     pub fn event_type(&self) -> &str {
-        &self.event_type
+        self.event_type
     }
     pub fn source(&self) -> &str {
         &self.source

@@ -8,9 +8,32 @@ use serde::{Deserialize, Serialize};
 ///
 /// Which codes a service accepts is that service's business (the order API has a supported list);
 /// the event contract only fixes the shape.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+// By hand rather than `try_from = "String"`: reading the code from a `&str` saves an allocation
+// per currency on the decode path.
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CurrencyVisitor;
+        impl serde::de::Visitor<'_> for CurrencyVisitor {
+            type Value = Currency;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an ISO 4217 currency code")
+            }
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Currency, E> {
+                code.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(CurrencyVisitor)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("currency must be an ISO 4217 code of three upper-case letters, got {0:?}")]

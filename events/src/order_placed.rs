@@ -154,17 +154,26 @@ impl OrderPlacedV1 {
     }
 }
 
+/// Up to this many lines, duplicate SKUs are found by comparison instead of a hash set.
+const SMALL_ORDER: usize = 32;
+
 /// Validates the items and returns their total in their common currency.
 fn checked_total(items: &[LineItem]) -> Result<Money, InvalidEvent> {
     let first = items.first().ok_or(InvalidEvent::NoItems)?;
     let currency = first.unit_price.currency;
-    let mut seen = HashSet::with_capacity(items.len());
+    // Orders are short: comparing with the earlier lines beats hashing (and allocating a set) until
+    // a few dozen lines.
+    let mut seen = (items.len() > SMALL_ORDER).then(|| HashSet::with_capacity(items.len()));
     let mut amount: u64 = 0;
     for (index, item) in items.iter().enumerate() {
         if item.sku.is_empty() {
             return Err(InvalidEvent::EmptySku { index });
         }
-        if !seen.insert(item.sku.as_str()) {
+        let duplicate = match seen.as_mut() {
+            Some(seen) => !seen.insert(item.sku.as_str()),
+            None => items[..index].iter().any(|earlier| earlier.sku == item.sku),
+        };
+        if duplicate {
             return Err(InvalidEvent::DuplicateSku { index, sku: item.sku.clone() });
         }
         if item.quantity == 0 {
@@ -244,6 +253,12 @@ mod tests {
             (vec![item("A", 2, u64::MAX, eur())], InvalidEvent::TotalOverflow),
             (vec![item("", 1, 1, eur())], InvalidEvent::EmptySku { index: 0 }),
         ];
+        // Past SMALL_ORDER lines the duplicate check hashes; it must find the same thing.
+        let mut many: Vec<LineItem> = (0..SMALL_ORDER + 8).map(|i| item(&format!("S{i}"), 1, 1, eur())).collect();
+        many.push(item("S3", 1, 1, eur()));
+        let index = many.len() - 1;
+        let mut cases = cases.to_vec();
+        cases.push((many, InvalidEvent::DuplicateSku { index, sku: "S3".into() }));
         for (items, expected) in cases {
             assert_eq!(OrderPlacedV1::new(Uuid::now_v7(), customer(), items, Utc::now()), Err(expected));
         }
