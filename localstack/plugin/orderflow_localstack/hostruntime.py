@@ -205,6 +205,8 @@ SPAWNER = _Spawner()
 # Every live process group we started, so an interpreter exit can reap them all.
 _LIVE_GROUPS: set[int] = set()
 _LIVE_LOCK = threading.Lock()
+# Serialises "kill the group" against "reap the leader" (see HostRuntime._reap).
+_REAP_LOCK = threading.Lock()
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -664,7 +666,13 @@ class HostRuntime:
         raise InitError(payload, logs)
 
     def _watch(self, proc: subprocess.Popen) -> None:
-        proc.wait()
+        # Wait without reaping: while the leader is a zombie its pid (= the group id) cannot be
+        # reused, so killing the group cannot hit a stranger. Then kill what it left, then reap.
+        try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        self._reap(proc)
         if proc is not self._proc:
             return
         self._exited.set()
@@ -674,17 +682,29 @@ class HostRuntime:
                 self._output.drain_until_eof(0.2)
             inv.complete(json.dumps(exit_payload(inv.request_id, proc.returncode)).encode(), True, "crash")
 
+    def _reap(self, proc: subprocess.Popen) -> None:
+        with _REAP_LOCK:
+            if proc.returncode is None:
+                kill_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            with _LIVE_LOCK:
+                _LIVE_GROUPS.discard(proc.pid)
+
+    def _signal_group(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the process group unless its leader was already reaped (its id may be reused)."""
+        with _REAP_LOCK:
+            if proc.returncode is None:
+                kill_group(proc.pid, signal.SIGKILL)
+
     def _kill_process(self) -> None:
         proc = self._proc
         if proc is None:
             return
-        kill_group(proc.pid, signal.SIGKILL)
+        self._signal_group(proc)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             LOG.warning("process %s did not die after SIGKILL", proc.pid)
-        with _LIVE_LOCK:
-            _LIVE_GROUPS.discard(proc.pid)
         if self._output is not None:
             self._output.drain_until_eof(0.2)
 
@@ -786,9 +806,7 @@ class HostRuntime:
             inv.complete(b'{"errorType":"Runtime.Stopped","errorMessage":"environment stopped"}', True, "crash")
         proc = self._proc
         if proc is not None:
-            kill_group(proc.pid, signal.SIGKILL)  # the watcher thread reaps it
-            with _LIVE_LOCK:
-                _LIVE_GROUPS.discard(proc.pid)
+            self._signal_group(proc)  # the watcher thread reaps it
         if self._output is not None:
             self._output.close()
         if self._server is not None:
