@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.runtime.server.core import RuntimeServerPlugin
 from localstack.services.plugins import Service, aws_provider
 
 
@@ -44,3 +45,15 @@ def s3_tmpdir():
 
     root = os.path.join(tempfile.gettempdir(), "localstack-s3-storage")
     return Service.for_provider(S3Provider(storage_backend=EphemeralS3ObjectStore(root)))
+
+
+class LoopbackTwistedRuntimeServerPlugin(RuntimeServerPlugin):
+    """LocalStack's twisted gateway server, but listening on GATEWAY_LISTEN's host: stock 4.8.1 binds
+    IPv4 listeners to 0.0.0.0 whatever host is given. Selected with GATEWAY_SERVER=twisted_loopback."""
+
+    name = "twisted_loopback"
+
+    def load(self, *args, **kwargs):
+        from orderflow_localstack.server import LoopbackTwistedRuntimeServer
+
+        return LoopbackTwistedRuntimeServer()
