@@ -30,8 +30,26 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+    pub fn new(field: impl fmt::Display, message: impl Into<String>) -> Self {
+        FieldError { field: field.to_string(), message: message.into() }
+    }
+}
+
+/// `items[3]` or `items[3].sku`, rendered only when there is an error to report: building the
+/// path strings for every field of every valid item is most of the cost of validation.
+#[derive(Clone, Copy)]
+struct ItemField {
+    index: usize,
+    name: &'static str,
+}
+
+impl fmt::Display for ItemField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "items[{}]", self.index)
+        } else {
+            write!(f, "items[{}].{}", self.index, self.name)
+        }
     }
 }
 
@@ -221,40 +239,60 @@ pub fn is_token(value: &str, max: usize) -> bool {
 /// SHA-256 (hex) of the canonical form of a request body: parsed, then re-serialised with sorted
 /// keys and no whitespace, so key order and formatting do not make two equal requests differ.
 pub fn request_hash(body: &Value) -> String {
-    let mut canonical = String::with_capacity(256);
-    write_canonical(body, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    let mut hasher = Sha256::new();
+    write_canonical(body, &mut hasher);
+    hex::encode(hasher.finalize())
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Streams the canonical JSON straight into the hasher: no intermediate string.
+fn write_canonical(value: &Value, hasher: &mut Sha256) {
     match value {
         Value::Object(map) => {
             // Sorted explicitly: serde_json's map keeps insertion order if any crate in the
             // build enables `preserve_order`.
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            hasher.update(b"{");
             for (index, (key, value)) in entries.into_iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    hasher.update(b",");
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(value, out);
+                write_json(key.as_str(), hasher);
+                hasher.update(b":");
+                write_canonical(value, hasher);
             }
-            out.push('}');
+            hasher.update(b"}");
         }
         Value::Array(values) => {
-            out.push('[');
+            hasher.update(b"[");
             for (index, value) in values.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    hasher.update(b",");
                 }
-                write_canonical(value, out);
+                write_canonical(value, hasher);
             }
-            out.push(']');
+            hasher.update(b"]");
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_json(scalar, hasher),
+    }
+}
+
+/// serde_json's own escaping and number formatting, written into the hasher.
+fn write_json<T: Serialize + ?Sized>(value: &T, hasher: &mut Sha256) {
+    // Writing JSON scalars into a hasher cannot fail (`io::Write` for Sha256 is infallible).
+    let _infallible = serde_json::to_writer(HashWriter(hasher), value);
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -289,7 +327,7 @@ fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|value| !value.is_null())
 }
 
-fn required<'a>(value: Option<&'a Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<&'a Value> {
+fn required<'a>(value: Option<&'a Value>, field: &dyn fmt::Display, errors: &mut Vec<FieldError>) -> Option<&'a Value> {
     let value = present(value);
     if value.is_none() {
         errors.push(FieldError::new(field, "is required"));
@@ -297,7 +335,11 @@ fn required<'a>(value: Option<&'a Value>, field: &str, errors: &mut Vec<FieldErr
     value
 }
 
-fn required_string<'a>(value: Option<&'a Value>, field: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+fn required_string<'a>(
+    value: Option<&'a Value>,
+    field: &dyn fmt::Display,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
     match required(value, field, errors)? {
         Value::String(text) => Some(text),
         _ => {
@@ -308,11 +350,11 @@ fn required_string<'a>(value: Option<&'a Value>, field: &str, errors: &mut Vec<F
 }
 
 fn validate_customer(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Option<Customer> {
-    let Value::Object(customer) = required(value, "customer", errors)? else {
+    let Value::Object(customer) = required(value, &"customer", errors)? else {
         errors.push(FieldError::new("customer", "must be an object"));
         return None;
     };
-    let id = required_string(customer.get("id"), "customer.id", errors).and_then(|id| {
+    let id = required_string(customer.get("id"), &"customer.id", errors).and_then(|id| {
         let valid = !id.is_empty()
             && id.len() <= MAX_CUSTOMER_ID_CHARS
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -324,7 +366,7 @@ fn validate_customer(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Opt
         }
         valid.then(|| id.to_owned())
     });
-    let email = required_string(customer.get("email"), "customer.email", errors).and_then(|email| {
+    let email = required_string(customer.get("email"), &"customer.email", errors).and_then(|email| {
         let valid = is_plausible_email(email);
         if !valid {
             errors.push(FieldError::new(
@@ -370,7 +412,7 @@ fn validate_currency(
     currencies: &SupportedCurrencies,
     errors: &mut Vec<FieldError>,
 ) -> Option<Currency> {
-    let code = required_string(value, "currency", errors)?;
+    let code = required_string(value, &"currency", errors)?;
     let Ok(currency) = code.parse::<Currency>() else {
         errors.push(FieldError::new("currency", "must be an ISO 4217 code of three upper-case letters"));
         return None;
@@ -383,7 +425,7 @@ fn validate_currency(
 }
 
 fn validate_items(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Option<Vec<OrderLine>> {
-    let Value::Array(entries) = required(value, "items", errors)? else {
+    let Value::Array(entries) = required(value, &"items", errors)? else {
         errors.push(FieldError::new("items", "must be an array"));
         return None;
     };
@@ -397,19 +439,18 @@ fn validate_items(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Option
     let mut lines = Vec::with_capacity(entries.len().min(MAX_ITEMS));
     let mut first_index_of_sku: HashMap<&str, usize> = HashMap::with_capacity(entries.len().min(MAX_ITEMS));
     for (index, entry) in entries.iter().enumerate() {
-        let path = format!("items[{index}]");
         let Value::Object(entry) = entry else {
-            errors.push(FieldError::new(path, "must be an object"));
+            errors.push(FieldError::new(ItemField { index, name: "" }, "must be an object"));
             valid = false;
             continue;
         };
-        let sku_field = format!("{path}.sku");
+        let sku_field = ItemField { index, name: "sku" };
         let sku = required_string(entry.get("sku"), &sku_field, errors).filter(|sku| {
             let ok = !sku.is_empty()
                 && sku.len() <= MAX_SKU_CHARS
                 && sku.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
-                errors.push(FieldError::new(&sku_field, format!("must be 1-{MAX_SKU_CHARS} characters of A-Z 0-9 -")));
+                errors.push(FieldError::new(sku_field, format!("must be 1-{MAX_SKU_CHARS} characters of A-Z 0-9 -")));
             }
             ok
         });
@@ -418,13 +459,23 @@ fn validate_items(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Option
         {
             // Keep pointing at the first occurrence, so a third copy names it too.
             first_index_of_sku.insert(sku, first);
-            errors.push(FieldError::new(&sku_field, format!("duplicates items[{first}].sku; each sku must be unique")));
+            errors.push(FieldError::new(sku_field, format!("duplicates items[{first}].sku; each sku must be unique")));
             valid = false;
         }
-        let quantity =
-            integer_in_range(entry.get("quantity"), &format!("{path}.quantity"), MIN_QUANTITY, MAX_QUANTITY, errors);
-        let unit_price =
-            integer_in_range(entry.get("unitPrice"), &format!("{path}.unitPrice"), 0, MAX_UNIT_PRICE, errors);
+        let quantity = integer_in_range(
+            entry.get("quantity"),
+            &ItemField { index, name: "quantity" },
+            MIN_QUANTITY,
+            MAX_QUANTITY,
+            errors,
+        );
+        let unit_price = integer_in_range(
+            entry.get("unitPrice"),
+            &ItemField { index, name: "unitPrice" },
+            0,
+            MAX_UNIT_PRICE,
+            errors,
+        );
         match (sku, quantity.and_then(|q| u32::try_from(q).ok()), unit_price) {
             (Some(sku), Some(quantity), Some(unit_price)) => {
                 lines.push(OrderLine { sku: sku.to_owned(), quantity, unit_price })
@@ -437,7 +488,7 @@ fn validate_items(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Option
 
 fn integer_in_range(
     value: Option<&Value>,
-    field: &str,
+    field: &dyn fmt::Display,
     min: u64,
     max: u64,
     errors: &mut Vec<FieldError>,
