@@ -113,8 +113,11 @@ impl ApiError {
                 "the request could not be processed; it is safe to retry with the same Idempotency-Key".to_owned(),
             ),
         };
+        // The reused key is named like any other bad field, so clients handle both 422s alike.
+        let reused_key = [FieldError::new("Idempotency-Key", "was already used with a different request body")];
         let errors = match &self {
             ApiError::Validation(errors) => Some(errors.as_slice()),
+            ApiError::IdempotencyKeyReused => Some(&reused_key[..]),
             _ => None,
         };
         let problem = Problem { problem_type, title, status: status.as_u16(), detail: &detail, errors };

@@ -266,6 +266,7 @@ async fn a_replay_returns_the_first_response_without_a_second_order() {
     let mismatch = harness.call(post_orders(&different.to_string(), &key)).await;
     let problem = support::assert_problem(&mismatch, 422);
     assert!(problem["type"].as_str().expect("type").contains("idempotency"));
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     assert_eq!(harness.store.order_count(), 1);
     assert_eq!(harness.publisher.published().len(), 1);
 
