@@ -123,6 +123,35 @@ impl Harness {
         response.json["orderId"].as_str().and_then(|id| id.parse().ok()).expect("201 body has an orderId")
     }
 
+    /// Places a valid order the way a careful client does: with an `Idempotency-Key`, retrying
+    /// the same request on a gateway error or timeout (the function may have stored the order
+    /// before it failed; the retry then replays the stored response instead of ordering twice).
+    pub async fn place_order_with_retries(&self, order: &TestOrder, attempts: u32) -> Uuid {
+        let key = format!("e2e-{}", Uuid::new_v4());
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let request = self
+                .http
+                .post(self.url("/orders"))
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", &key)
+                .body(order.body().to_string());
+            match request.send().await {
+                Ok(response) => {
+                    let response = ApiResponse::from(response).await;
+                    if response.status == 201 {
+                        return response.json["orderId"].as_str().and_then(|id| id.parse().ok()).expect("orderId");
+                    }
+                    assert!(response.status >= 500, "POST /orders: {} {}", response.status, response.text);
+                    last = format!("{} {}", response.status, response.text);
+                }
+                Err(error) => last = error.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+        panic!("POST /orders failed {attempts} times; last: {last}");
+    }
+
     // --- stock ----------------------------------------------------------------------------
 
     /// Creates a SKU of this test's own with the given stock, so assertions on stock levels
@@ -231,6 +260,12 @@ impl Harness {
             self.stack.output("BillingDlqUrl"),
             self.stack.output("NotificationDlqUrl"),
         ]
+    }
+
+    pub async fn assert_every_dlq_empty(&self) {
+        for dlq in self.dlq_urls() {
+            assert_eq!(self.queue_depth(dlq).await, 0, "DLQ {dlq} is not empty: {:?}", self.peek_queue(dlq).await);
+        }
     }
 
     /// Publishes an event body straight to the topic, with the contract's message attributes.

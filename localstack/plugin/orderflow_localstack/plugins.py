@@ -18,20 +18,16 @@ class HostProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
 
 @aws_provider(api="dynamodb", name="moto")
 def dynamodb_moto():
-    from localstack.services.moto import MotoFallbackDispatcher
+    from orderflow_localstack.dynamodb import MotoDynamoDBProvider, serialized_moto_dispatcher
 
-    from orderflow_localstack.dynamodb import MotoDynamoDBProvider
-
-    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=serialized_moto_dispatcher)
 
 
 @aws_provider(api="dynamodbstreams", name="moto")
 def dynamodbstreams_moto():
-    from localstack.services.moto import MotoFallbackDispatcher
+    from orderflow_localstack.dynamodb import MotoDynamoDBStreamsProvider, serialized_moto_dispatcher
 
-    from orderflow_localstack.dynamodb import MotoDynamoDBStreamsProvider
-
-    return Service.for_provider(MotoDynamoDBStreamsProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+    return Service.for_provider(MotoDynamoDBStreamsProvider(), dispatch_table_factory=serialized_moto_dispatcher)
 
 
 @aws_provider(api="s3", name="tmpdir")
