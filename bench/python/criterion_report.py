@@ -1,7 +1,8 @@
 """Reads criterion's results (target/criterion/**/new/{estimates,benchmark}.json) written after a
 given time, and turns them into per-iteration times and per-core throughput.
 
-usage: criterion_report.py CRITERION_DIR SINCE_EPOCH_SECONDS LABEL
+usage: criterion_report.py CRITERION_DIR SINCE_EPOCH_SECONDS LABEL [BENCH_OUTPUT]
+With BENCH_OUTPUT (what `cargo bench` printed), only the benchmarks that run printed are kept.
 Prints a JSON list: {label, id, median_ns, median_ci_ns [lo, hi], mean_ns, std_dev_ns, mad_ns,
 elements, per_s {median, lo, hi}} (per_s from the median; lo/hi from its confidence interval).
 """
@@ -12,6 +13,11 @@ import sys
 
 def main():
     root, since, label = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    ran = None
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], errors="replace") as f:
+            ran = {line[len("Benchmarking "):].strip() for line in f
+                   if line.startswith("Benchmarking ") and ":" not in line}
     rows = []
     for dirpath, _, files in os.walk(root):
         if os.path.basename(dirpath) != "new" or "estimates.json" not in files:
@@ -50,6 +56,8 @@ def main():
                 "hi": n * 1e9 / ci["lower_bound"],
             },
         }
+        if ran is not None and row["id"] not in ran:
+            continue
         rows.append(row)
     rows.sort(key=lambda r: r["id"])
     json.dump(rows, sys.stdout, indent=1)

@@ -119,9 +119,11 @@ def machine_section(out, command):
 
 def criterion_section(out, summary):
     out.append("## 1. Criterion micro-benchmarks (one core)\n")
-    out.append("Median time per iteration with criterion's 95% confidence interval of the median, from "
-               "`target/criterion/**/new/estimates.json`; throughput per core = elements per iteration / time "
-               "(its interval from the median's interval). `cargo bench` in the release-derived bench profile.\n")
+    out.append("Median time per iteration with criterion's 95% confidence interval of the median, from criterion's "
+               "`**/new/estimates.json` (written under `bench/out/criterion` through `CRITERION_HOME` rather than "
+               "`target/criterion`, where other developers' concurrent bench runs write); throughput per core = "
+               "elements per iteration / time (its interval from the median's interval). `cargo bench` (bench "
+               "profile = the workspace's release profile), criterion defaults (3 s warm-up, 5 s, 100 samples).\n")
     any_rows = False
     for label, title in [("events", "event decode (`orderflow-events`, bench `decode`)"),
                          ("order-api", "order validation + event construction (`order-api`, bench `place_order`)"),
