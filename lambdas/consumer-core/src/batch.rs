@@ -96,7 +96,7 @@ impl BatchProcessor {
     pub async fn process(&self, event: SqsEvent) -> BatchOutcome {
         let records = event.records;
         let mut lanes: Vec<Vec<Prepared>> = Vec::new();
-        let mut lane_of: HashMap<String, usize> = HashMap::new();
+        let mut lane_of: HashMap<LaneKey<'_>, usize> = HashMap::with_capacity(records.len());
         for (index, record) in records.iter().enumerate() {
             let (prepared, lane_key) = prepare(index, record);
             let lane = match lane_key {
@@ -219,8 +219,15 @@ fn duration_secs(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// What puts messages in the same lane: their FIFO group, else their event id.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum LaneKey<'a> {
+    Group(&'a str),
+    Event(uuid::Uuid),
+}
+
 /// Decodes a record, opens its span and names its lane (`None`: a lane of its own).
-fn prepare(index: usize, record: &SqsMessage) -> (Prepared, Option<String>) {
+fn prepare(index: usize, record: &SqsMessage) -> (Prepared, Option<LaneKey<'_>>) {
     let message_id = record.message_id.as_deref().unwrap_or_default();
     let receive_count = record.attributes.get(RECEIVE_COUNT).and_then(|count| count.parse::<u32>().ok());
     let group = record.attributes.get(MESSAGE_GROUP_ID);
@@ -253,8 +260,8 @@ fn prepare(index: usize, record: &SqsMessage) -> (Prepared, Option<String>) {
         }
     };
     let lane = match (group, &event) {
-        (Some(group), _) => Some(format!("group:{group}")),
-        (None, Some(event)) => Some(format!("event:{}", event.id())),
+        (Some(group), _) => Some(LaneKey::Group(group)),
+        (None, Some(event)) => Some(LaneKey::Event(event.id())),
         (None, None) => None,
     };
     (Prepared { index, span, event }, lane)

@@ -146,8 +146,15 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
     }
 
     async fn complete(&self, key: &str, _now: i64, expires_at: i64) -> Result<(), IdempotencyError> {
-        self.lock()
-            .insert(key.to_owned(), StoredRecord { status: RecordStatus::Completed, in_progress_until: 0, expires_at });
+        let completed = StoredRecord { status: RecordStatus::Completed, in_progress_until: 0, expires_at };
+        let mut records = self.lock();
+        // Overwrite in place when claimed (the usual case): no second allocation of the key.
+        match records.get_mut(key) {
+            Some(record) => *record = completed,
+            None => {
+                records.insert(key.to_owned(), completed);
+            }
+        }
         Ok(())
     }
 
