@@ -31,6 +31,8 @@ def serialized_moto_dispatcher(provider):
     from localstack.aws.forwarder import ForwardingFallbackDispatcher
     from localstack.services.moto import call_moto
 
+    patch_moto_transactions()
+
     def call_moto_serialized(context, request):
         with _MOTO_DYNAMODB_LOCK:
             return call_moto(context)
@@ -44,3 +46,95 @@ class MotoDynamoDBProvider(DynamodbApi, ServiceLifecycleHook):
 
 class MotoDynamoDBStreamsProvider(DynamodbstreamsApi, ServiceLifecycleHook):
     """Served by moto's dynamodbstreams backend, which reads moto's DynamoDB tables."""
+
+
+# moto's TransactWriteItems snapshots *every table of the region* with `copy.deepcopy(self.tables)`
+# before each transaction, so that it can roll back. Each transaction then costs time in
+# proportion to every item stored anywhere: with a few thousand idempotency records, a transaction
+# took seconds and the functions timed out. The patch below snapshots only the items the
+# transaction names (DynamoDB transactions touch at most 100) and restores those on rollback;
+# the transaction logic itself stays moto's.
+_skip_tables_deepcopy = threading.local()
+
+
+class _DeepcopyUnlessTables:
+    """Stands in for the `copy` module inside moto's DynamoDB models."""
+
+    def __init__(self, real_copy):
+        self._real = real_copy
+
+    def deepcopy(self, value, memo=None):
+        if value is getattr(_skip_tables_deepcopy, "tables", None):
+            return value
+        return self._real.deepcopy(value, memo)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def _transaction_keys(backend, transact_items):
+    """(table, hash key, range key) of every item a transaction names, as far as they resolve."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    keys = []
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            try:
+                table = backend.get_table(op["TableName"])
+                source = op["Item"] if op_type == "Put" else op["Key"]
+                hash_key = DynamoType(source[table.hash_key_attr])
+                range_key = DynamoType(source[table.range_key_attr]) if table.range_key_attr else None
+            except Exception:  # moto itself reports a malformed item with the right error
+                continue
+            keys.append((table, hash_key, range_key))
+    return keys
+
+
+def _snapshot(keys):
+    import copy
+
+    return [(table, h, r, copy.deepcopy(table.get_item(h, r))) for table, h, r in keys]
+
+
+def _restore(snapshot):
+    for table, hash_key, range_key, previous in reversed(snapshot):
+        if range_key is None:
+            if previous is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = previous
+        else:
+            items = table.items.setdefault(hash_key, {})
+            if previous is None:
+                items.pop(range_key, None)
+            else:
+                items[range_key] = previous
+
+
+def patch_moto_transactions():
+    """Installs the item-level rollback into moto's DynamoDB backend (idempotent)."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "_orderflow_item_rollback", False):
+        return
+    if not isinstance(models.copy, _DeepcopyUnlessTables):
+        models.copy = _DeepcopyUnlessTables(models.copy)
+
+    def transact_write_items(self, transact_items):
+        snapshot = _snapshot(_transaction_keys(self, transact_items))
+        tables = self.tables
+        _skip_tables_deepcopy.tables = tables
+        try:
+            return original(self, transact_items)
+        except Exception:
+            # moto "rolled back" by re-assigning the very same dict: undo the items instead.
+            self.tables = tables
+            _restore(snapshot)
+            raise
+        finally:
+            _skip_tables_deepcopy.tables = None
+
+    transact_write_items._orderflow_item_rollback = True
+    DynamoDBBackend.transact_write_items = transact_write_items
