@@ -293,6 +293,28 @@ async fn main() {
         }
     }
     let sequential_s = started.elapsed().as_secs_f64();
+    // Partial results after every phase: a run cut short still leaves its figures.
+    let partial = |phase: &str, value: Value| {
+        let mut report: Value = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .filter(|v: &Value| v.is_object())
+            .unwrap_or_else(|| json!({}));
+        report[phase] = value;
+        std::fs::write(&out, serde_json::to_string_pretty(&report).expect("JSON")).expect("write the report");
+    };
+    let _ = std::fs::remove_file(&out);
+    partial(
+        "settings",
+        json!({
+            "sequential": settings.sequential, "bursts": settings.bursts, "burst_size": settings.burst_size,
+            "throughput": settings.throughput, "post_concurrency": settings.post_concurrency,
+            "tick_ms": ms(settings.tick), "warmup": settings.warmup, "timeout_s": settings.timeout.as_secs(),
+        }),
+    );
+    partial("event_source_mappings", Value::Array(mappings.clone()));
+    partial("warmup", orders_json(&warmup));
+    partial("sequential", json!({ "wall_s": sequential_s, "orders": orders_json(&sequential) }));
 
     // 3. bursts.
     eprintln!("loadgen: {} bursts of {}", settings.bursts, settings.burst_size);
@@ -304,6 +326,7 @@ async fn main() {
         bursts.extend(burst);
     }
     let bursts_s = started.elapsed().as_secs_f64();
+    partial("bursts", json!({ "wall_s": bursts_s, "orders": orders_json(&bursts) }));
 
     // 4. sustained throughput.
     eprintln!("loadgen: throughput, {} orders, {} concurrent clients", settings.throughput, settings.post_concurrency);
@@ -365,7 +388,7 @@ async fn main() {
         "settings": {
             "sequential": settings.sequential, "bursts": settings.bursts, "burst_size": settings.burst_size,
             "throughput": settings.throughput, "post_concurrency": settings.post_concurrency,
-            "tick_ms": ms(settings.tick), "warmup": settings.warmup,
+            "tick_ms": ms(settings.tick), "warmup": settings.warmup, "timeout_s": settings.timeout.as_secs(),
         },
         "event_source_mappings": mappings,
         "warmup": orders_json(&warmup),
