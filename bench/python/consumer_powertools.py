@@ -216,6 +216,12 @@ def run_all(consumer: Consumer, payloads: list[str]) -> tuple[int, int, int]:
     return events, failures, size
 
 
+def thread_cpu_seconds():
+    """CPU time this thread has run (/proc/thread-self/schedstat, ns): the same clock as the Rust side."""
+    with open("/proc/thread-self/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
 def vm_hwm_kib():
     """Peak resident set size of this process (VmHWM), in KiB."""
     with open("/proc/self/status") as f:
@@ -247,16 +253,18 @@ def main():
         limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
         with open(path) as f:
             payloads = [line for line in f.read().splitlines() if line.strip()][:limit]
-        rates = []
+        rates, cpu_rates = [], []
         events = failures = 0
         for _ in range(reps):
             consumer = Consumer()
             started = time.perf_counter()
+            cpu_started = thread_cpu_seconds()
             events, failures, _ = run_all(consumer, payloads)
             seconds = time.perf_counter() - started
+            cpu_rates.append(events / (thread_cpu_seconds() - cpu_started))
             assert consumer.reserved_orders() + failures == events, "every event reserved or failed"
             rates.append(events / seconds)
-        print(json.dumps({"events_per_rep": events, "failures": failures, "rates": rates}))
+        print(json.dumps({"events_per_rep": events, "failures": failures, "rates": rates, "cpu_rates": cpu_rates}))
     else:
         sys.exit("usage:" + usage)
 

@@ -58,15 +58,18 @@ def main():
         [int(x) for x in sys.argv[6:11]] if len(sys.argv) > 6 else [5, 6, 1, 300, 20]
     )
     rust_rates, py_rates, rust_parse = [], [], []
+    rust_cpu, py_cpu = [], []
     rust_events = py_events = None
     for _ in range(rounds):
         r = run_json([rust, "throughput", big, str(rust_reps)])
         rust_rates += r["rates"]
         rust_parse += r.get("payload_parse_rates", [])
+        rust_cpu += r.get("cpu_rates", [])
         rust_events = r["events_per_rep"]
         assert r["failures"] == 0, r
         p = run_json([python, script, "throughput", big, str(py_reps), str(py_batches)])
         py_rates += p["rates"]
+        py_cpu += p.get("cpu_rates", [])
         py_events = p["events_per_rep"]
         assert p["failures"] == 0, p
     cold([rust, "init", small])
@@ -85,6 +88,7 @@ def main():
             "events_per_rep": rust_events,
             "events_per_s": spread(rust_rates),
             "payload_parse_only_events_per_s": spread(rust_parse) if rust_parse else None,
+            "events_per_cpu_s": spread(rust_cpu) if rust_cpu else None,
             "ready_ms": spread([r["ready_ms"] for r in rust_cold]),
             "vm_hwm_kib": spread([r["vm_hwm_kib"] for r in rust_cold]),
             "memory_events": rust_cold[0]["events"],
@@ -92,6 +96,7 @@ def main():
         "python": {
             "events_per_rep": py_events,
             "events_per_s": spread(py_rates),
+            "events_per_cpu_s": spread(py_cpu) if py_cpu else None,
             "ready_ms": spread([r["ready_ms"] for r in py_cold]),
             "vm_hwm_kib": spread([r["vm_hwm_kib"] for r in py_cold]),
             "memory_events": py_cold[0]["events"],
@@ -101,6 +106,8 @@ def main():
     }
     out["ratios"] = {
         "throughput_rust_over_python": out["rust"]["events_per_s"]["median"] / out["python"]["events_per_s"]["median"],
+        "cpu_throughput_rust_over_python": (out["rust"]["events_per_cpu_s"]["median"] / out["python"]["events_per_cpu_s"]["median"])
+        if rust_cpu and py_cpu else None,
         "cold_python_over_rust": out["python"]["ready_ms"]["median"] / out["rust"]["ready_ms"]["median"],
         "memory_python_over_rust": out["python"]["vm_hwm_kib"]["median"] / out["rust"]["vm_hwm_kib"]["median"],
     }

@@ -107,6 +107,15 @@ fn run_all(runtime: &tokio::runtime::Runtime, processor: &BatchProcessor, payloa
     (events, failures, bytes)
 }
 
+/// CPU time this thread has run, in seconds (`/proc/thread-self/schedstat`, nanoseconds): on a
+/// shared machine, events per CPU-second is the per-core figure that other load does not dilute.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()))
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
 /// Peak resident set size of this process (VmHWM), in KiB.
 fn vm_hwm_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -145,12 +154,15 @@ fn main() {
             let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
             let payloads: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(limit).collect();
             let mut rates = Vec::with_capacity(reps);
+            let mut cpu_rates = Vec::with_capacity(reps);
             let (mut events, mut failures) = (0, 0);
             for _ in 0..reps {
                 let (processor, rule) = new_processor();
                 let started = Instant::now();
+                let cpu_started = thread_cpu_seconds();
                 let (n, failed, _) = run_all(&runtime, &processor, &payloads);
                 let seconds = started.elapsed().as_secs_f64();
+                cpu_rates.push(n as f64 / (thread_cpu_seconds() - cpu_started));
                 assert_eq!(rule.reserved_orders() + failed, n, "every event reserved or failed");
                 rates.push(n as f64 / seconds);
                 events = n;
@@ -170,7 +182,8 @@ fn main() {
             println!(
                 "{}",
                 serde_json::json!({
-                    "events_per_rep": events, "failures": failures, "rates": rates, "payload_parse_rates": parse_rates,
+                    "events_per_rep": events, "failures": failures, "rates": rates, "cpu_rates": cpu_rates,
+                    "payload_parse_rates": parse_rates,
                 })
             );
         }
