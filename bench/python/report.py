@@ -116,8 +116,8 @@ def machine_section(out, command):
             cmd = note[1:note.index("]")]
             if cmd not in commands:
                 commands.append(cmd)
-    if len(commands) > 1:
-        command = "`make bench` (`bench/run`); phases re-run with: " + "; ".join(f"`{c}`" for c in commands[1:])
+    if commands:
+        command = "`make bench` (`bench/run`); phases re-run with: " + "; ".join(f"`{c}`" for c in commands)
         out.append(f"| command | {command} (see the run log at the end) |")
     else:
         out.append(f"| command | `{command}` |")
@@ -342,6 +342,11 @@ def e2e_section(out, summary):
                 break
         rate = n / (done / 1000) if done else None
         out.append(f"| {key} consumer: all done after / rate | {f(done / 1000 if done else None, 1)} s / {f(rate, 1)} per s (seen {last.get(key)}) |")
+    api_rate = t["accepted"] / (t["posting_ms"] / 1000) if t.get("posting_ms") else None
+    if overall and api_rate and overall >= 0.8 * api_rate:
+        out.append(f"| reading | orders were fully processed about as fast as the API accepted them ({f(api_rate, 1)}/s): the "
+                   "consumers kept up, and the bound of this run is ingestion (LocalStack's API Gateway + the order "
+                   "function + DynamoDB/SNS in moto/LocalStack on these 2 cores), not the fan-out or MaximumConcurrency |")
     envs = t.get("peak_environments") or {}
     if envs:
         out.append("| peak execution environments (function processes) seen, per function | "
@@ -424,7 +429,10 @@ def zip_section(out, summary):
         return
     out.append("`cargo lambda build --release --output-format zip` (workspace release profile: opt-level 3, thin "
                "LTO, codegen-units 4, strip, panic=abort), written to `bench/out/lambda-<arch>/` so the x86_64 "
-               "binaries that local stacks run are not touched. MB = 10^6 bytes.\n")
+               "binaries that local stacks run are not touched; arm64 builds in a target dir of its own "
+               "(`bench/out/target-arm64`: every crate compiled for aarch64, tens of minutes on this shared "
+               "2-core machine; in this run that build was started ahead, at low priority, with the same command). "
+               "MB = 10^6 bytes.\n")
     archs = [a for a in ("x86_64", "arm64") if a in data]
     header = "| function | " + " | ".join(f"{a} zip | {a} bootstrap" for a in archs) + " |"
     out.append(header)
