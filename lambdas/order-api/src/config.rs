@@ -26,27 +26,30 @@ impl Config {
 
     /// Reads through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut missing = Vec::new();
-        let mut required = |name: &'static str| {
-            let value = lookup(name).filter(|value| !value.trim().is_empty());
-            if value.is_none() {
-                missing.push(name);
-            }
-            value.unwrap_or_default()
-        };
-        let orders = required("ORDERS_TABLE_NAME");
-        let outbox = required("OUTBOX_TABLE_NAME");
-        let idempotency = required("IDEMPOTENCY_TABLE_NAME");
-        let topic_arn = required("ORDER_EVENTS_TOPIC_ARN");
-        if !missing.is_empty() {
-            return Err(ConfigError::Missing(missing));
-        }
+        let [orders, outbox, idempotency, topic_arn] = required_variables(
+            &lookup,
+            ["ORDERS_TABLE_NAME", "OUTBOX_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"],
+        )
+        .map_err(ConfigError::Missing)?;
         let currencies = lookup("SUPPORTED_CURRENCIES").filter(|value| !value.trim().is_empty());
         let supported_currencies =
             SupportedCurrencies::parse(currencies.as_deref().unwrap_or(SupportedCurrencies::DEFAULT))
                 .map_err(|reason| ConfigError::Invalid { name: "SUPPORTED_CURRENCIES", reason })?;
         Ok(Config { tables: TableNames { orders, idempotency, outbox }, topic_arn, supported_currencies })
     }
+}
+
+/// Reads every variable in `names`, treating blank as missing, and fails with the names of all
+/// the missing ones at once, so one failed deploy shows everything it lacks. Shared with the
+/// outbox relay.
+pub fn required_variables<const N: usize>(
+    lookup: impl Fn(&str) -> Option<String>,
+    names: [&'static str; N],
+) -> Result<[String; N], Vec<&'static str>> {
+    let values = names.map(|name| lookup(name).filter(|value| !value.trim().is_empty()));
+    let missing: Vec<&'static str> =
+        names.iter().zip(&values).filter(|(_, value)| value.is_none()).map(|(name, _)| *name).collect();
+    if missing.is_empty() { Ok(values.map(Option::unwrap_or_default)) } else { Err(missing) }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Configuration from the environment (names from CONVENTIONS.md).
 
 use chrono::TimeDelta;
+use order_api::config::required_variables;
 
 pub const DEFAULT_GRACE_SECONDS: i64 = 60;
 
@@ -27,19 +28,8 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut missing = Vec::new();
-        let mut required = |name: &'static str| {
-            let value = lookup(name).filter(|value| !value.trim().is_empty());
-            if value.is_none() {
-                missing.push(name);
-            }
-            value.unwrap_or_default()
-        };
-        let outbox_table = required("OUTBOX_TABLE_NAME");
-        let topic_arn = required("ORDER_EVENTS_TOPIC_ARN");
-        if !missing.is_empty() {
-            return Err(ConfigError::Missing(missing));
-        }
+        let [outbox_table, topic_arn] = required_variables(&lookup, ["OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"])
+            .map_err(ConfigError::Missing)?;
         let default_grace = match lookup("OUTBOX_GRACE_SECONDS").filter(|value| !value.trim().is_empty()) {
             None => TimeDelta::seconds(DEFAULT_GRACE_SECONDS),
             Some(text) => match text.trim().parse::<u32>() {
