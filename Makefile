@@ -7,7 +7,7 @@ SHELL := bash
 .DELETE_ON_ERROR:
 
 CARGO ?= cargo
-E2E_CRATE := orderflow-e2e
+E2E_CRATE := e2e
 
 .PHONY: help
 help: ## List the targets

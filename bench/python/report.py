@@ -252,7 +252,7 @@ def e2e_section(out, summary):
     out.append("**This is LocalStack 4.8.1 in host mode on this 2-core machine, not AWS.** API Gateway, SNS, SQS, "
                "the SQS event source mappings (LocalStack's pollers), DynamoDB (moto) and SES all run in one Python "
                "process, the functions as host processes (the project's executor plugin), and the load generator "
-               "(`tests/src/bin/loadgen.rs`, debug build) and its polling share the same 2 cores. The figures show "
+               "(`e2e/src/bin/loadgen.rs`, debug build) and its polling share the same 2 cores. The figures show "
                "the pipeline's behaviour and the cost of its hops here; AWS's figures differ (published: SQS -> "
                "Lambda p50 16 ms).\n")
     out.append(f"Latency = from just before `POST /orders` to the first poll that sees the effect: the order's "

@@ -11,7 +11,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(os.environ.get("ORDERFLOW_TEMPLATE", REPO / "infra" / "template.yaml"))
-EVENTS_LIB = REPO / "events" / "src" / "lib.rs"
+EVENTS_LIB = REPO / "crates" / "orderflow-events" / "src" / "lib.rs"
 
 FUNCTIONS = {
     # logical id -> (binary / SERVICE_NAME, timeout seconds per CONVENTIONS.md)
