@@ -44,6 +44,18 @@ impl Currency {
         // Only ASCII upper-case letters are ever stored, so this cannot fail.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// Digits after the decimal point of the currency's minor unit (ISO 4217). Most have two;
+    /// these are the exceptions in use today.
+    pub fn minor_unit_exponent(self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl FromStr for Currency {
@@ -107,5 +119,39 @@ pub struct Money {
 impl Money {
     pub fn new(amount: u64, currency: Currency) -> Self {
         Money { amount, currency }
+    }
+}
+
+/// The one way money is shown to people: the currency code and a decimal amount with the
+/// currency's own number of minor digits (`EUR 39.98`, `JPY 3998`, `KWD 1.250`). Integer
+/// arithmetic only: money never goes through floating point.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exponent = self.currency.minor_unit_exponent();
+        if exponent == 0 {
+            return write!(f, "{} {}", self.currency, self.amount);
+        }
+        let scale = 10u64.pow(exponent);
+        let (units, minor) = (self.amount / scale, self.amount % scale);
+        write!(f, "{} {units}.{minor:0width$}", self.currency, width = exponent as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(amount: u64, code: &str) -> String {
+        Money::new(amount, code.parse().expect("a currency code")).to_string()
+    }
+
+    #[test]
+    fn shows_the_currency_s_own_minor_digits() {
+        assert_eq!(money(3998, "EUR"), "EUR 39.98");
+        assert_eq!(money(5, "USD"), "USD 0.05");
+        assert_eq!(money(3998, "JPY"), "JPY 3998");
+        assert_eq!(money(1250, "KWD"), "KWD 1.250");
+        assert_eq!(money(10_000, "CLF"), "CLF 1.0000");
+        assert_eq!(money(u64::MAX, "GBP"), "GBP 184467440737095516.15");
     }
 }

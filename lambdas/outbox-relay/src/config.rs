@@ -1,43 +1,26 @@
-//! Configuration from the environment (names from CONVENTIONS.md).
+//! Configuration from the environment (names in `docs/contracts/conventions.md`).
 
 use chrono::TimeDelta;
-use order_api::config::required_variables;
+use orderflow_kit::{Env, EnvError};
 
-pub const DEFAULT_GRACE_SECONDS: i64 = 60;
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("missing required environment variables: {}", .0.join(", "))]
-    Missing(Vec<&'static str>),
-    #[error("environment variable OUTBOX_GRACE_SECONDS must be a non-negative integer, got {0:?}")]
-    InvalidGrace(String),
-}
+pub const DEFAULT_GRACE_SECONDS: u32 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub outbox_table: String,
     pub topic_arn: String,
-    /// How old a pending entry must be before the relay publishes it: long enough that the API
-    /// has had its chance (its own publish normally follows the commit within milliseconds).
+    /// How old a pending entry must be before the relay publishes it: long enough that the
+    /// producer has had its chance (its own publish normally follows the commit within
+    /// milliseconds).
     pub default_grace: TimeDelta,
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let [outbox_table, topic_arn] = required_variables(&lookup, ["OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"])
-            .map_err(ConfigError::Missing)?;
-        let default_grace = match lookup("OUTBOX_GRACE_SECONDS").filter(|value| !value.trim().is_empty()) {
-            None => TimeDelta::seconds(DEFAULT_GRACE_SECONDS),
-            Some(text) => match text.trim().parse::<u32>() {
-                Ok(seconds) => TimeDelta::seconds(i64::from(seconds)),
-                Err(_) => return Err(ConfigError::InvalidGrace(text)),
-            },
-        };
-        Ok(Config { outbox_table, topic_arn, default_grace })
+    pub fn from_env(mut env: Env<'_>) -> Result<Self, EnvError> {
+        let outbox_table = env.required("OUTBOX_TABLE_NAME");
+        let topic_arn = env.required("ORDER_EVENTS_TOPIC_ARN");
+        let grace: u32 = env.parsed_or("OUTBOX_GRACE_SECONDS", DEFAULT_GRACE_SECONDS);
+        env.finish(Config { outbox_table, topic_arn, default_grace: TimeDelta::seconds(i64::from(grace)) })
     }
 }
 
@@ -45,21 +28,20 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
+        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
+    }
+
     #[test]
     fn names_every_missing_variable_and_defaults_the_grace() {
-        assert_eq!(
-            Config::from_lookup(|_| None),
-            Err(ConfigError::Missing(vec!["OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"]))
-        );
-        let base = |name: &str| match name {
-            "OUTBOX_TABLE_NAME" => Some("outbox".to_owned()),
-            "ORDER_EVENTS_TOPIC_ARN" => Some("arn".to_owned()),
-            _ => None,
-        };
-        assert_eq!(Config::from_lookup(base).map(|config| config.default_grace), Ok(TimeDelta::seconds(60)));
-        let custom = |name: &str| if name == "OUTBOX_GRACE_SECONDS" { Some("5".to_owned()) } else { base(name) };
-        assert_eq!(Config::from_lookup(custom).map(|config| config.default_grace), Ok(TimeDelta::seconds(5)));
-        let bad = |name: &str| if name == "OUTBOX_GRACE_SECONDS" { Some("-1".to_owned()) } else { base(name) };
-        assert_eq!(Config::from_lookup(bad), Err(ConfigError::InvalidGrace("-1".to_owned())));
+        let error = Config::from_env(env(&[])).unwrap_err();
+        assert_eq!(error.missing, vec!["OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"]);
+        const BASE: [(&str, &str); 2] = [("OUTBOX_TABLE_NAME", "outbox"), ("ORDER_EVENTS_TOPIC_ARN", "arn")];
+        assert_eq!(Config::from_env(env(&BASE)).map(|config| config.default_grace), Ok(TimeDelta::seconds(60)));
+        static CUSTOM: [(&str, &str); 3] = [BASE[0], BASE[1], ("OUTBOX_GRACE_SECONDS", "5")];
+        assert_eq!(Config::from_env(env(&CUSTOM)).map(|config| config.default_grace), Ok(TimeDelta::seconds(5)));
+        static BAD: [(&str, &str); 3] = [BASE[0], BASE[1], ("OUTBOX_GRACE_SECONDS", "-1")];
+        let error = Config::from_env(env(&BAD)).unwrap_err();
+        assert_eq!(error.invalid[0].0, "OUTBOX_GRACE_SECONDS");
     }
 }
