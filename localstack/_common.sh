@@ -1,5 +1,6 @@
 # Shared by localstack/start, localstack/stop and the tests. Sourced, not executed.
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the ls_* variables are used by the scripts that source this file
 ls_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ls_root=$(cd "$ls_here/.." && pwd)
 LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}

@@ -16,17 +16,17 @@ import time
 
 _MARKS = [("start", time.perf_counter())]  # stages of the cold start, printed by `init --marks`
 
-import json  # noqa: E402
-import sys  # noqa: E402
-from datetime import datetime  # noqa: E402
-from typing import Literal  # noqa: E402
-from uuid import UUID  # noqa: E402
+import json
+import sys
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
 
 _MARKS.append(("stdlib", time.perf_counter()))
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 _MARKS.append(("powertools batch", time.perf_counter()))
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function  # noqa: E402
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
 _MARKS.append(("powertools idempotency (imports boto3)", time.perf_counter()))
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -36,7 +36,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json, model_validator  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, Json, model_validator
 
 _MARKS.append(("powertools parser + pydantic", time.perf_counter()))
 
@@ -240,7 +240,7 @@ def main():
         consumer = Consumer()
         _MARKS.append(("processor + idempotency + rule", time.perf_counter()))
         if "--marks" in sys.argv:
-            stages = {name: (t - prev) * 1000 for (name, t), (_, prev) in zip(_MARKS[1:], _MARKS[:-1])}
+            stages = {name: (t - prev) * 1000 for (name, t), (_, prev) in zip(_MARKS[1:], _MARKS[:-1], strict=True)}
             print(json.dumps(stages), file=sys.stderr)
         print("ready", flush=True)
         with open(path) as f:

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def apigw(method, path, body=None):
@@ -78,7 +78,7 @@ def sqs_record(body, n):
 
 
 def order_placed(n):
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     order_id = str(uuid.uuid4())
     tag = uuid.uuid4().hex[:12]
     return {

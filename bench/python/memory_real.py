@@ -11,14 +11,13 @@ usage: memory_real.py OUTPUTS_JSON ENDPOINT LAMBDA_DIR RUNS LOG
 import json
 import os
 import sys
-import tempfile
 import types
 
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_events  # noqa: E402
-import runtime_api  # noqa: E402
+import make_events  # noqa: E402 - a sibling module: importable only after the sys.path line above
+import runtime_api  # noqa: E402 - a sibling module too, found through the same sys.path entry
 
 FUNCTIONS = [
     ("order-api", "OrderApiFunctionName"),

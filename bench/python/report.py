@@ -30,7 +30,7 @@ def load(name):
 def sh(cmd):
     try:
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a machine fact that cannot be read is left blank in the report
         return ""
 
 
@@ -108,7 +108,8 @@ def machine_section(out, command):
                "machine. The machine is shared: other developers were compiling and testing at the same time, so "
                "figures carry that noise; the load average around each phase is listed at the end.\n")
     out.append("| | |\n|---|---|")
-    out.append(f"| date (UTC) | {info.get('date', datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))} |")
+    date = info.get("date", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    out.append(f"| date (UTC) | {date} |")
     commands = []
     for row in phases():
         note = row[6] if len(row) > 6 else ""
@@ -121,8 +122,10 @@ def machine_section(out, command):
         out.append(f"| command | {command} (see the run log at the end) |")
     else:
         out.append(f"| command | `{command}` |")
-    out.append(f"| machine | {os.cpu_count()} cores (nproc {sh('nproc')}), {cpu}, {mem} RAM, {platform.system()} {platform.release()} |")
-    out.append(f"| toolchain | {info.get('rustc', sh('rustc -V'))}; {info.get('cargo_lambda', 'cargo-lambda n/a')}; Python {platform.python_version()} |")
+    out.append(f"| machine | {os.cpu_count()} cores (nproc {sh('nproc')}), {cpu}, {mem} RAM, {platform.system()} "
+               f"{platform.release()} |")
+    out.append(f"| toolchain | {info.get('rustc', sh('rustc -V'))}; "
+               f"{info.get('cargo_lambda', 'cargo-lambda n/a')}; Python {platform.python_version()} |")
     out.append(f"| commit | {info.get('commit', 'n/a')} |")
     spans = []
     for row in phases():
@@ -131,10 +134,11 @@ def machine_section(out, command):
         except ValueError:
             pass
     if spans:
-        first = datetime.datetime.fromtimestamp(min(a for a, _ in spans), datetime.timezone.utc).strftime("%H:%M")
-        last = datetime.datetime.fromtimestamp(max(b for _, b in spans), datetime.timezone.utc).strftime("%H:%M")
+        first = datetime.datetime.fromtimestamp(min(a for a, _ in spans), datetime.UTC).strftime("%H:%M")
+        last = datetime.datetime.fromtimestamp(max(b for _, b in spans), datetime.UTC).strftime("%H:%M")
         busy = sum(b - a for a, b in spans)
-        out.append(f"| wall time | phases ran {first}–{last} UTC, {busy / 60:.0f} min in total (per phase in the run log) |")
+        out.append(f"| wall time | phases ran {first}–{last} UTC, {busy / 60:.0f} min in total "
+                   "(per phase in the run log) |")
     else:
         out.append(f"| wall time | {info.get('wall_s', 'n/a')} s |")
     out.append("")
@@ -162,8 +166,9 @@ def criterion_section(out, summary):
         out.append("|---|---|---|---|---|---|")
         for r in rows:
             ps = r["per_s"]
-            out.append(f"| `{r['id']}` | {ns(r['median_ns'])} | {ns(r['median_ci_ns'][0])} – {ns(r['median_ci_ns'][1])} | "
-                       f"{ns(r['mean_ns'])} ± {ns(r['std_dev_ns'])} | {r['elements'] or 1} | "
+            out.append(f"| `{r['id']}` | {ns(r['median_ns'])} | {ns(r['median_ci_ns'][0])} – "
+                       f"{ns(r['median_ci_ns'][1])} | {ns(r['mean_ns'])} ± {ns(r['std_dev_ns'])} | "
+                       f"{r['elements'] or 1} | "
                        f"**{si(ps['median'])}/s** ({si(ps['lo'])} – {si(ps['hi'])}) |")
             summary.setdefault("criterion", {})[r["id"]] = ps
         out.append("")
@@ -183,8 +188,8 @@ def cold_section(out, summary):
                "`bench/python/runtime_api.py`. Times are from just before the spawn (fork + exec included) to:\n"
                "- **init** = the first `GET /2018-06-01/runtime/invocation/next` (the runtime's init is done; Lambda's "
                "*Init Duration* ends here);\n"
-               "- **first response** = the invocation's result `POST .../{id}/response` (or `.../error`) fully received, "
-               "after the event was handed out on that first poll.\n"
+               "- **first response** = the invocation's result `POST .../{id}/response` (or `.../error`) fully "
+               "received, after the event was handed out on that first poll.\n"
                "One discarded warm-up run per function (page cache), then the counted runs. The invocations need "
                "no AWS I/O: order-api gets an API Gateway REST proxy event for an unknown route (`GET /bench-unknown`, "
                "answered 404), each consumer an SQS batch of one undecodable message (answered with it in "
@@ -193,7 +198,8 @@ def cold_section(out, summary):
                "after that response. Local process start on this host, not a Lambda sandbox: no Firecracker "
                "restore, no code download, no extension start.\n")
     spawn = data.get("spawn_baseline_ms")
-    out.append("| function | runs | init: median | p90 | min | max | first response: median | p90 | min | max | peak RSS (no-I/O invocation) | response |")
+    out.append("| function | runs | init: median | p90 | min | max | first response: median | p90 | min | max | "
+               "peak RSS (no-I/O invocation) | response |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fn in data["functions"]:
         p, r, m = fn.get("poll_ms") or {}, fn.get("response_ms") or {}, fn.get("vm_hwm_kib") or {}
@@ -211,18 +217,20 @@ def cold_section(out, summary):
         except json.JSONDecodeError:
             what += f" {body[:60]}"
         errs = f" ({len(fn['errors'])} failed)" if fn.get("errors") else ""
-        out.append(f"| {fn['name']} | {fn['runs']}{errs} | **{f(p.get('median'))} ms** | {f(p.get('p90'))} | {f(p.get('min'))} | "
-                   f"{f(p.get('max'))} | **{f(r.get('median'))} ms** | {f(r.get('p90'))} | {f(r.get('min'))} | {f(r.get('max'))} | "
-                   f"{f((m.get('median') or 0) / 1024)} MiB | {what} |")
+        out.append(f"| {fn['name']} | {fn['runs']}{errs} | **{f(p.get('median'))} ms** | {f(p.get('p90'))} | "
+                   f"{f(p.get('min'))} | {f(p.get('max'))} | **{f(r.get('median'))} ms** | {f(r.get('p90'))} | "
+                   f"{f(r.get('min'))} | {f(r.get('max'))} | {f((m.get('median') or 0) / 1024)} MiB | {what} |")
         summary.setdefault("cold", {})[fn["name"]] = p.get("median")
     out.append("")
     if spawn:
-        out.append(f"For scale: spawning and reaping `/bin/true` from the same harness takes {f(spawn.get('median'), 2)} ms "
-                   f"(median of {spawn.get('n')}); it is included in every figure above.\n")
+        out.append("For scale: spawning and reaping `/bin/true` from the same harness takes "
+                   f"{f(spawn.get('median'), 2)} ms (median of {spawn.get('n')}); it is included in every figure "
+                   "above.\n")
     real = load("memory-real.json")
     out.append("**Peak memory while processing a real batch against LocalStack**\n")
     if not real:
-        out.append("Not measured (LocalStack stack not deployed in this run; see the run log). The no-I/O figures above stand.\n")
+        out.append("Not measured (LocalStack stack not deployed in this run; see the run log). The no-I/O figures "
+                   "above stand.\n")
     else:
         out.append("The same harness, each binary with the deployed function's own environment (read back from "
                    "LocalStack's Lambda API) and `AWS_ENDPOINT_URL` = this run's LocalStack: consumers get an SQS "
@@ -230,13 +238,15 @@ def cold_section(out, summary):
                    "(and SES) calls; order-api a valid `POST /orders` (DynamoDB transaction + SNS publish); the relay "
                    "`{\"graceSeconds\": 0}` (outbox query). Peak RSS is the process's `VmHWM` after the response; "
                    "times include the SDK's first connections to LocalStack.\n")
-        out.append("| function | runs | peak RSS median | min | max | init median (ms) | first response median (ms) | response |")
+        out.append("| function | runs | peak RSS median | min | max | init median (ms) | first response median "
+                   "(ms) | response |")
         out.append("|---|---|---|---|---|---|---|---|")
         for fn in real:
             m, p, r = fn.get("vm_hwm_kib") or {}, fn.get("poll_ms") or {}, fn.get("response_ms") or {}
             kinds = ", ".join(fn.get("summaries", []))[:120].replace("|", "\\|")
-            out.append(f"| {fn['name']} | {m.get('n', 0)} | **{f((m.get('median') or 0) / 1024)} MiB** | {f((m.get('min') or 0) / 1024)} | "
-                       f"{f((m.get('max') or 0) / 1024)} | {f(p.get('median'))} | {f(r.get('median'))} | {kinds} |")
+            out.append(f"| {fn['name']} | {m.get('n', 0)} | **{f((m.get('median') or 0) / 1024)} MiB** | "
+                       f"{f((m.get('min') or 0) / 1024)} | {f((m.get('max') or 0) / 1024)} | {f(p.get('median'))} | "
+                       f"{f(r.get('median'))} | {kinds} |")
             summary.setdefault("mem_real", {})[fn["name"]] = m.get("median")
         out.append("")
 
@@ -264,11 +274,13 @@ def e2e_section(out, summary):
     maps = data.get("event_source_mappings") or []
     if maps:
         out.append("Event source mappings as deployed (read back from LocalStack):\n")
-        out.append("| function | queue | batch size | batching window (s) | MaximumConcurrency | ReportBatchItemFailures |")
+        out.append("| function | queue | batch size | batching window (s) | MaximumConcurrency | "
+                   "ReportBatchItemFailures |")
         out.append("|---|---|---|---|---|---|")
         for m in sorted(maps, key=lambda m: m.get("function") or ""):
-            out.append(f"| {m.get('function')} | {m.get('source')} | {m.get('batch_size')} | {m.get('batching_window_s')} | "
-                       f"{m.get('maximum_concurrency')} | {m.get('report_batch_item_failures')} |")
+            out.append(f"| {m.get('function')} | {m.get('source')} | {m.get('batch_size')} | "
+                       f"{m.get('batching_window_s')} | {m.get('maximum_concurrency')} | "
+                       f"{m.get('report_batch_item_failures')} |")
         out.append("")
 
     def latency_table(title, orders, wall_s):
@@ -289,8 +301,8 @@ def e2e_section(out, summary):
         alls = stats([max(o["reservation_ms"], o["payment_ms"], o["email_ms"]) for o in ok
                       if None not in (o["reservation_ms"], o["payment_ms"], o["email_ms"])])
         if alls:
-            out.append(f"| -> all three | {alls['n']} | **{f(alls['p50'], 0)}** | {f(alls['p95'], 0)} | {f(alls['p99'], 0)} | "
-                       f"{f(alls['min'], 0)} | {f(alls['max'], 0)} | {f(alls['mean'], 0)} |")
+            out.append(f"| -> all three | {alls['n']} | **{f(alls['p50'], 0)}** | {f(alls['p95'], 0)} | "
+                       f"{f(alls['p99'], 0)} | {f(alls['min'], 0)} | {f(alls['max'], 0)} | {f(alls['mean'], 0)} |")
             summary.setdefault("e2e", {})[title] = alls
         out.append("")
 
@@ -341,12 +353,14 @@ def e2e_section(out, summary):
                 done = point["t_ms"]
                 break
         rate = n / (done / 1000) if done else None
-        out.append(f"| {key} consumer: all done after / rate | {f(done / 1000 if done else None, 1)} s / {f(rate, 1)} per s (seen {last.get(key)}) |")
+        out.append(f"| {key} consumer: all done after / rate | {f(done / 1000 if done else None, 1)} s / "
+                   f"{f(rate, 1)} per s (seen {last.get(key)}) |")
     api_rate = t["accepted"] / (t["posting_ms"] / 1000) if t.get("posting_ms") else None
     if overall and api_rate and overall >= 0.8 * api_rate:
-        out.append(f"| reading | orders were fully processed about as fast as the API accepted them ({f(api_rate, 1)}/s): the "
-                   "consumers kept up, and the bound of this run is ingestion (LocalStack's API Gateway + the order "
-                   "function + DynamoDB/SNS in moto/LocalStack on these 2 cores), not the fan-out or MaximumConcurrency |")
+        out.append(f"| reading | orders were fully processed about as fast as the API accepted them "
+                   f"({f(api_rate, 1)}/s): the consumers kept up, and the bound of this run is ingestion "
+                   "(LocalStack's API Gateway + the order function + DynamoDB/SNS in moto/LocalStack on these 2 "
+                   "cores), not the fan-out or MaximumConcurrency |")
     envs = t.get("peak_environments") or {}
     if envs:
         out.append("| peak execution environments (function processes) seen, per function | "
@@ -374,23 +388,28 @@ def side_section(out, summary):
                "id in an in-memory store (claim IN_PROGRESS, run, mark COMPLETED); the inventory rule (reserve every "
                "line or none, one reservation per order) on in-memory maps; build and serialize the partial-batch "
                "response. Fresh stores at every repetition, so every event is new.\n")
-    out.append(f"- **Rust**: `bench/core-bench` — `orderflow_consumer::BatchProcessor` + `InMemoryIdempotencyStore` + the "
-               "rule as an `EventHandler`, `serde_json` for the Lambda payload, a current-thread Tokio runtime, "
+    out.append("- **Rust**: `bench/core-bench` — `orderflow_consumer::BatchProcessor` + `InMemoryIdempotencyStore` "
+               "+ the rule as an `EventHandler`, `serde_json` for the Lambda payload, a current-thread Tokio runtime, "
                "release profile of the workspace (thin LTO, panic=abort). No log subscriber.")
     out.append(f"- **Python**: `bench/python/consumer_powertools.py` — Powertools `BatchProcessor` + "
                "`process_partial_response` with a parser model (`SqsRecordModel` with `body: Json[SnsNotificationModel "
                "with Message: Json[OrderPlacedV1]]`, pydantic v2), `@idempotent_function` with an in-memory "
                "`BasePersistenceLayer` subclass (the DynamoDB layer's conditional semantics), the rule on dicts. "
-               f"CPython {platform.python_version()}; {', '.join(f'{k} {v}' for k, v in pins.items()) or 'pins in bench/requirements-powertools.txt'}. No logger.\n")
+               f"CPython {platform.python_version()}; "
+               f"{', '.join(f'{k} {v}' for k, v in pins.items()) or 'pins in bench/requirements-powertools.txt'}. "
+               "No logger.\n")
     r, p = data["rust"], data["python"]
     out.append("| | Rust core | Powertools (Python) | ratio |")
     out.append("|---|---|---|---|")
     re, pe = r["events_per_s"], p["events_per_s"]
-    out.append(f"| events/s on one core, median | **{si(re['median'])}** | **{si(pe['median'])}** | **{data['ratios']['throughput_rust_over_python']:.0f}x** |")
+    out.append(f"| events/s on one core, median | **{si(re['median'])}** | **{si(pe['median'])}** | "
+               f"**{data['ratios']['throughput_rust_over_python']:.0f}x** |")
     rc_, pc_ = r.get("events_per_cpu_s"), p.get("events_per_cpu_s")
     if rc_ and pc_:
-        out.append(f"| events per CPU-second of the thread, median (`/proc/thread-self/schedstat`; what other load does not dilute) | "
-                   f"**{si(rc_['median'])}** ({si(rc_['min'])} – {si(rc_['max'])}) | **{si(pc_['median'])}** ({si(pc_['min'])} – {si(pc_['max'])}) | "
+        out.append("| events per CPU-second of the thread, median (`/proc/thread-self/schedstat`; what other load "
+                   f"does not dilute) | **{si(rc_['median'])}** ({si(rc_['min'])} – {si(rc_['max'])}) | "
+                   f"**{si(pc_['median'])}** "
+                   f"({si(pc_['min'])} – {si(pc_['max'])}) | "
                    f"**{data['ratios']['cpu_throughput_rust_over_python']:.0f}x** |")
     out.append(f"| events/s spread (min – max; sd) | {si(re['min'])} – {si(re['max'])}; ±{si(re['stdev'])} | "
                f"{si(pe['min'])} – {si(pe['max'])}; ±{si(pe['stdev'])} | |")
@@ -398,16 +417,18 @@ def side_section(out, summary):
     pp = r.get("payload_parse_only_events_per_s")
     if pp:
         share = re["median"] / pp["median"] * 100
-        out.append(f"| of which: Rust deserializing the Lambda payloads alone | {si(pp['median'])}/s (= {share:.0f}% of the Rust time) | | |")
+        out.append(f"| of which: Rust deserializing the Lambda payloads alone | {si(pp['median'])}/s (= "
+                   f"{share:.0f}% of the Rust time) | | |")
     rc, pc = r["ready_ms"], p["ready_ms"]
-    out.append(f"| cold start + import + init to ready (ms), median | **{f(rc['median'], 1)}** | **{f(pc['median'], 1)}** | "
-               f"**{data['ratios']['cold_python_over_rust']:.0f}x** |")
+    out.append(f"| cold start + import + init to ready (ms), median | **{f(rc['median'], 1)}** | "
+               f"**{f(pc['median'], 1)}** | **{data['ratios']['cold_python_over_rust']:.0f}x** |")
     out.append(f"| cold, p90 / min / max (ms; n={rc['n']}) | {f(rc['p90'])} / {f(rc['min'])} / {f(rc['max'])} | "
                f"{f(pc['p90'])} / {f(pc['min'])} / {f(pc['max'])} | |")
     rm, pm = r["vm_hwm_kib"], p["vm_hwm_kib"]
     out.append(f"| peak RSS after init + {r['memory_events']} events (MiB), median | **{f(rm['median'] / 1024)}** | "
                f"**{f(pm['median'] / 1024)}** | **{data['ratios']['memory_python_over_rust']:.1f}x** |")
-    out.append(f"| peak RSS min – max (MiB) | {f(rm['min'] / 1024)} – {f(rm['max'] / 1024)} | {f(pm['min'] / 1024)} – {f(pm['max'] / 1024)} | |")
+    out.append(f"| peak RSS min – max (MiB) | {f(rm['min'] / 1024)} – {f(rm['max'] / 1024)} | "
+               f"{f(pm['min'] / 1024)} – {f(pm['max'] / 1024)} | |")
     out.append("")
     imp = p.get("import_ms") or {}
     if imp:
@@ -490,7 +511,8 @@ def targets_section(out, summary):
         cpu_ratio = side["ratios"].get("cpu_throughput_rust_over_python")
         text = f"{ratio:.0f}x (wall clock)" + (f", {cpu_ratio:.0f}x (CPU time)" if cpu_ratio else "")
         ok = ratio >= 20 and (cpu_ratio is None or cpu_ratio >= 20)
-        out.append(f"| >= 20x the Python (Powertools) alternative's throughput | {text} | {'yes' if ok else ('partly' if ratio >= 20 or (cpu_ratio or 0) >= 20 else 'no')} |")
+        out.append(f"| >= 20x the Python (Powertools) alternative's throughput | {text} | "
+                   f"{'yes' if ok else ('partly' if ratio >= 20 or (cpu_ratio or 0) >= 20 else 'no')} |")
     else:
         out.append("| >= 20x the Python alternative | not measured | n/a |")
     zips = summary.get("zips") or {}
@@ -498,7 +520,8 @@ def targets_section(out, summary):
     x86 = ((zips.get("x86_64") or {}).get("functions") or {}).get("order-api")
     if arm:
         z = arm["zip_bytes"]
-        out.append(f"| order function arm64 zip < 4 MB | {z / 1e6:.2f} MB ({z / 2**20:.2f} MiB) | {'yes' if z < 4e6 else 'no'} |")
+        out.append(f"| order function arm64 zip < 4 MB | {z / 1e6:.2f} MB ({z / 2**20:.2f} MiB) | "
+                   f"{'yes' if z < 4e6 else 'no'} |")
     else:
         extra = f"; x86_64 zip {x86['zip_bytes'] / 1e6:.2f} MB" if x86 else ""
         out.append(f"| order function arm64 zip < 4 MB | arm64 not available{extra} | n/a |")

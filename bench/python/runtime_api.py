@@ -207,7 +207,10 @@ def one_run(server, port, args, env_extra, event_bytes, log):
             if key.data is not None:
                 key.data.sock.close()
         sel.close()
-    ms = lambda k: (t[k] - t0) / 1e6 if k in t else None  # noqa: E731
+
+    def ms(k):
+        return (t[k] - t0) / 1e6 if k in t else None
+
     result.update({"poll_ms": ms("poll"), "response_ms": ms("response"), "next_ms": ms("next"),
                    "ru_maxrss_kib": rusage.ru_maxrss})
     return result
@@ -221,8 +224,9 @@ def summarize(values):
         # nearest-rank percentile
         k = max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))
         return values[k]
-    return {"n": len(values), "median": q(50) if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2,
-            "p90": q(90), "min": values[0], "max": values[-1]}
+    mid = len(values) // 2
+    median = q(50) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return {"n": len(values), "median": median, "p90": q(90), "min": values[0], "max": values[-1]}
 
 
 def main():

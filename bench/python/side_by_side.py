@@ -106,8 +106,9 @@ def main():
     }
     out["ratios"] = {
         "throughput_rust_over_python": out["rust"]["events_per_s"]["median"] / out["python"]["events_per_s"]["median"],
-        "cpu_throughput_rust_over_python": (out["rust"]["events_per_cpu_s"]["median"] / out["python"]["events_per_cpu_s"]["median"])
-        if rust_cpu and py_cpu else None,
+        "cpu_throughput_rust_over_python": (
+            out["rust"]["events_per_cpu_s"]["median"] / out["python"]["events_per_cpu_s"]["median"]
+        ) if rust_cpu and py_cpu else None,
         "cold_python_over_rust": out["python"]["ready_ms"]["median"] / out["rust"]["ready_ms"]["median"],
         "memory_python_over_rust": out["python"]["vm_hwm_kib"]["median"] / out["rust"]["vm_hwm_kib"]["median"],
     }

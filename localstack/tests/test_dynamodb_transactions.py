@@ -43,7 +43,13 @@ def reserve(sku):
 
 
 def record(order_id):
-    return {"Put": {"TableName": "reservations", "Item": {"orderId": {"S": order_id}}, "ConditionExpression": "attribute_not_exists(orderId)"}}
+    return {
+        "Put": {
+            "TableName": "reservations",
+            "Item": {"orderId": {"S": order_id}},
+            "ConditionExpression": "attribute_not_exists(orderId)",
+        }
+    }
 
 
 def available(backend, sku):

@@ -6,8 +6,10 @@ import pytest
 
 from orderflow_localstack.executor import build_environment, check_supported, elf_architecture, host_architecture
 
+_CODE = object()  # stands for a function's code; the executor only checks that there is one
 
-def version(runtime="provided.al2023", package_type="Zip", code=object()):
+
+def version(runtime="provided.al2023", package_type="Zip", code=_CODE):
     return SimpleNamespace(
         id=SimpleNamespace(function_name="fn", qualifier="$LATEST"),
         config=SimpleNamespace(runtime=runtime, package_type=package_type, code=code),

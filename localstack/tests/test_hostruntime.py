@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-from conftest import PYFN_DIR
 
+from conftest import PYFN_DIR
 from orderflow_localstack.hostruntime import (
     HostRuntime,
     InitError,
@@ -107,7 +107,8 @@ def test_logs_are_attributed_exactly(make_runtime):
     assert section(b.logs, "req-b") == "handling req-b\nbeta-1\n"
     assert "done req-a" in b.logs.split("START RequestId: req-b")[0]
     assert "init: starting unit-fn" in a.logs.split("START")[0]
-    assert re.search(r"REPORT RequestId: req-b\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB", b.logs)
+    assert re.search(r"REPORT RequestId: req-b\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB",
+                     b.logs)
 
 
 def test_big_output_does_not_block(make_runtime):
@@ -236,7 +237,8 @@ def test_children_die_with_the_host_process(tmp_path):
         import os, sys, threading
         sys.path.insert(0, {str(PYFN_DIR.parent.parent.parent / 'plugin')!r})
         from orderflow_localstack.hostruntime import HostRuntime
-        rt = HostRuntime({str(PYFN_DIR)!r}, {{"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "x"}}, timeout_s=3)
+        env = {{"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "x"}}
+        rt = HostRuntime({str(PYFN_DIR)!r}, env, timeout_s=3)
         # start from a short-lived thread, as LocalStack does: the child must outlive that thread
         t = threading.Thread(target=rt.start); t.start(); t.join()
         import time; time.sleep(0.3)
@@ -258,9 +260,15 @@ def test_format_and_payload_helpers():
         "REPORT RequestId: r1\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 256 MB\t"
         "Max Memory Used: 256 MB\tInit Duration: 3.20 ms",
     ]
-    assert json.loads(normalize_error_body(b"not json", "Oops")) == {"errorType": "Oops", "errorMessage": "not json"}
+    assert json.loads(normalize_error_body(b"not json", "Oops")) == {
+        "errorType": "Oops",
+        "errorMessage": "not json",
+    }
     assert json.loads(normalize_error_body(b'{"errorMessage": "m"}', None)) == {"errorMessage": "m"}
-    assert exit_payload("r", -signal.SIGKILL)["errorMessage"] == "RequestId: r Error: Runtime exited with error: signal: kill"
+    assert (
+        exit_payload("r", -signal.SIGKILL)["errorMessage"]
+        == "RequestId: r Error: Runtime exited with error: signal: kill"
+    )
 
 
 def test_invoke_after_stop_does_not_respawn(make_runtime):

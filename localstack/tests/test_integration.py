@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+
 from conftest import LOCALSTACK_DIR, PYFN_DIR
 
 pytestmark = pytest.mark.integration
@@ -315,8 +316,20 @@ def test_dynamodb_without_java(localstack):
     with pytest.raises(ddb.exceptions.TransactionCanceledException) as e:
         ddb.transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": table, "Item": {"pk": {"S": "b"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "b"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "a"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
             ]
         )
     assert [r["Code"] for r in e.value.response["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
@@ -328,7 +341,10 @@ def test_dynamodb_without_java(localstack):
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeValues={":z": {"N": "0"}, ":one": {"N": "1"}},
     )
-    ddb.put_item(TableName=table, Item={"pk": {"S": "c"}, "pendingPartition": {"S": "p"}, "createdAt": {"S": "2026-01-02"}})
+    ddb.put_item(
+        TableName=table,
+        Item={"pk": {"S": "c"}, "pendingPartition": {"S": "p"}, "createdAt": {"S": "2026-01-02"}},
+    )
     items = ddb.query(
         TableName=table,
         IndexName="pending-by-created",

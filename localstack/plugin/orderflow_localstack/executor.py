@@ -118,7 +118,7 @@ def build_environment(
 class HostProcessRuntimeExecutor(RuntimeExecutor):
     runtime: HostRuntime | None
 
-    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002 - RuntimeExecutor's signature
         super().__init__(id, function_version)
         self.runtime = None
 

@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -138,7 +138,7 @@ def format_invocation_logs(
     if body:
         lines.append(body if body.endswith("\n") else body + "\n")
     if status == "timeout" and timeout_s is not None:
-        ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         lines.append(f"{ts} {request_id} {timeout_message(timeout_s)}\n")
     lines.append(f"END RequestId: {request_id}\n")
     report = (
@@ -383,7 +383,7 @@ _COMPLETE_LOCK = threading.Lock()
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small request/response pairs: no 40 ms delayed-ACK stalls
-    server: "_RuntimeApiServer"
+    server: _RuntimeApiServer
 
     def log_message(self, format, *args):  # noqa: A002 - silence default stderr logging
         LOG.debug("runtime api: " + format, *args)
@@ -416,7 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._headers_buffer.append(body)
         self.flush_headers()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):  # noqa: N802 - the name BaseHTTPRequestHandler dispatches to
         if self.path != f"{RUNTIME_API_PREFIX}/invocation/next":
             self._send(HTTPStatus.NOT_FOUND, b'{"errorType":"InvalidPath"}')
             return
@@ -427,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, invocation.payload, invocation.headers)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):  # noqa: N802 - the name BaseHTTPRequestHandler dispatches to
         body = self._body()
         path = self.path
         runtime = self.server.runtime
@@ -461,7 +461,7 @@ class _RuntimeApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, runtime: "HostRuntime"):
+    def __init__(self, runtime: HostRuntime):
         self.runtime = runtime
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -799,7 +799,7 @@ class HostRuntime:
         self._stopped.set()
         try:
             self._pending.put_nowait(None)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - best effort: stop() must not raise
             pass
         inv = self._current
         if inv is not None:

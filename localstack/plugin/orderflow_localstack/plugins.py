@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.runtime.server.core import RuntimeServerPlugin
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.plugins import Service, aws_provider
 
 
