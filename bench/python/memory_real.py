@@ -6,7 +6,9 @@ configured), AWS_ENDPOINT_URL is pointed at LocalStack, and the binary from
 target/lambda/<bin>/bootstrap runs under runtime_api.py's loopback Runtime API with a fresh
 invocation per run (new event ids, so no run is an idempotent no-op).
 
-usage: memory_real.py OUTPUTS_JSON ENDPOINT LAMBDA_DIR RUNS LOG
+usage: memory_real.py OUTPUTS_JSON ENDPOINT LAMBDA_DIR RUNS LOG FUNCTION...
+(FUNCTION: the binary names, bench/run passes `infra/scripts/units functions`; the deployed name is
+the stack output <PascalCase binary>FunctionName, e.g. order-api -> OrderApiFunctionName)
 """
 import json
 import os
@@ -19,13 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_events  # noqa: E402 - a sibling module: importable only after the sys.path line above
 import runtime_api  # noqa: E402 - a sibling module too, found through the same sys.path entry
 
-FUNCTIONS = [
-    ("order-api", "OrderApiFunctionName"),
-    ("outbox-relay", "OutboxRelayFunctionName"),
-    ("inventory", "InventoryFunctionName"),
-    ("billing", "BillingFunctionName"),
-    ("notification", "NotificationFunctionName"),
-]
+
+def output_name(binary):
+    """The stack output holding a function's deployed name (infra/template.yaml's convention)."""
+    return "".join(part.capitalize() for part in binary.split("-")) + "FunctionName"
 
 
 def event_for(binary):
@@ -54,7 +53,10 @@ def summary_of(result):
 
 
 def main():
+    if len(sys.argv) < 7:
+        sys.exit(__doc__.split("usage:")[1])
     outputs_path, endpoint, lambda_dir, runs, log_path = sys.argv[1:6]
+    binaries = sys.argv[6:]
     with open(outputs_path) as f:
         outputs = json.load(f)
     client = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
@@ -67,8 +69,8 @@ def main():
     port = server.getsockname()[1]
     results = []
     with open(log_path, "ab") as log:
-        for binary, output in FUNCTIONS:
-            name = outputs.get(output)
+        for binary in binaries:
+            name = outputs.get(output_name(binary))
             if not name:
                 continue
             env = client.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
