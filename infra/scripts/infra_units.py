@@ -1,16 +1,25 @@
 """Shared by infra/scripts/units, infra/scripts/generate-template and infra/tests: the repo's
-paths, a YAML loader that keeps CloudFormation short tags (!Ref, !GetAtt, !Sub, ...), and
-infra/consumers.yaml read and checked."""
+paths, a YAML loader and emitter that keep CloudFormation short tags (!Ref, !GetAtt, !Sub, ...),
+infra/consumers.yaml read and checked, and the per-consumer part of infra/template.yaml rendered
+from it."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "template.yaml"
 CONSUMERS_FILE = REPO / "infra" / "consumers.yaml"
+EVENTS_LIB = REPO / "crates" / "orderflow-events" / "src" / "lib.rs"
 TOOLS_VENV = REPO / ".venv" / "tools"
+GENERATE_COMMAND = "infra/scripts/generate-template"
+
+BEGIN_MARKER = "# --- BEGIN generated from infra/consumers.yaml by infra/scripts/generate-template: do not edit ---"
+END_MARKER = "# --- END generated ---"
 
 
 def reexec_in_tools_venv() -> None:
@@ -24,6 +33,8 @@ def reexec_in_tools_venv() -> None:
     python = TOOLS_VENV / "bin" / "python"
     os.execv(python, [str(python), os.path.abspath(sys.argv[0]), *sys.argv[1:]])
 
+
+# --- YAML with CloudFormation short tags -------------------------------------------------------
 
 class Tag:
     """A CloudFormation short-form value: `!Ref X` is Tag("Ref", "X")."""
@@ -63,11 +74,660 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader plus the tag constructor
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_./(][^\n]*")
+_PLAIN_IN_FLOW = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:+=-]*")
+_MAX_FLOW = 110
+
+
+def scalar(value, flow: bool = False) -> str:
+    """One scalar as the hand-written template writes it: plain when that reads back as the same
+    string, else double-quoted (JSON escaping is valid YAML); strings with ${...} always quoted."""
+    import yaml
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"cannot emit {value!r}")
+    plain = (_PLAIN_IN_FLOW if flow else _PLAIN).fullmatch(value) and "${" not in value
+    plain = plain and ": " not in value and " #" not in value and value == value.strip()
+    if plain:
+        try:
+            plain = yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            plain = False
+    return value if plain else json.dumps(value)
+
+
+def _flow(value) -> str | None:
+    """The value on one line ([a, b], !Ref X, !Select [1, ...]), or None if it needs a block."""
+    if isinstance(value, Tag):
+        inner = _flow(value.value)
+        return None if inner is None else f"!{value.name} {inner}"
+    if isinstance(value, list):
+        items = [_flow(v) for v in value]
+        return None if None in items else "[" + ", ".join(items) + "]"
+    if isinstance(value, dict):
+        return None
+    return scalar(value, flow=True)
+
+
+def emit(value, indent: int) -> list[str]:
+    """Block YAML lines of a mapping or sequence at `indent` spaces."""
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            lines += _entry(f"{pad}{key}:", item, indent)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                inner = emit(item, indent + 2)
+                lines.append(f"{pad}- {inner[0].lstrip()}")
+                lines += inner[1:]
+            else:
+                lines += _entry(f"{pad}-", item, indent)
+    else:
+        raise TypeError(f"emit wants a mapping or a sequence, not {value!r}")
+    return lines
+
+
+def _entry(head: str, item, indent: int) -> list[str]:
+    one_line = None if isinstance(item, dict) else _flow(item)
+    if one_line is not None and len(head) + 1 + len(one_line) <= _MAX_FLOW:
+        return [f"{head} {one_line}"]
+    if not isinstance(item, (Tag, list, dict)):
+        return [f"{head} {scalar(item)}"]
+    if isinstance(item, Tag):
+        if not isinstance(item.value, (list, dict)):
+            return [f"{head} !{item.name} {scalar(item.value)}"]
+        return [f"{head} !{item.name}"] + emit(item.value, indent + 2)
+    if not item:
+        return [f"{head} {'{}' if isinstance(item, dict) else '[]'}"]
+    return [head] + emit(item, indent + 2)
+
+
+def to_cfn(value):
+    """Short tags to the long JSON forms (!Ref X -> {"Ref": X}, !GetAtt A.B -> {"Fn::GetAtt": [A, B]},
+    !Sub s -> {"Fn::Sub": s}), as samcli's YAML loader and CloudFormation read them."""
+    if isinstance(value, Tag):
+        inner = to_cfn(value.value)
+        if value.name in ("Ref", "Condition"):
+            return {value.name: inner}
+        if value.name == "GetAtt" and isinstance(inner, str):
+            inner = inner.split(".", 1)
+        return {f"Fn::{value.name}": inner}
+    if isinstance(value, list):
+        return [to_cfn(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_cfn(v) for k, v in value.items()}
+    return value
+
+
+# --- the events crate --------------------------------------------------------------------------
+
+def rust_consts(path: Path = EVENTS_LIB) -> dict[str, str]:
+    """`pub const NAME: &str = "value";` from the events crate: the single source of truth."""
+    text = path.read_text()
+    consts = dict(re.findall(r'pub\s+const\s+([A-Z0-9_]+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;', text))
+    if not consts:
+        raise ConsumerError(f"no string constants found in {path}")
+    return consts
+
+
+def snake(pascal: str) -> str:
+    """OrderPlaced -> ORDER_PLACED."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", pascal).upper()
+
+
+# --- infra/consumers.yaml ----------------------------------------------------------------------
+
+class ConsumerError(Exception):
+    """infra/consumers.yaml (or the template around the generated part) is not usable."""
+
+
+DEFAULTS = {"timeout": 10, "batch_size": 10, "batching_window": 1}
+MAX_RECEIVE_COUNT = 5
+VISIBILITY_FACTOR = 6  # AWS guidance for SQS event sources: >= 6 x the function timeout
+DYNAMODB_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query",
+                    "BatchGetItem", "BatchWriteItem"}
+IDEMPOTENCY_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"]
+_KEYS = {"name", "description", "subscribes", "timeout", "memory", "batch_size", "batching_window",
+         "max_concurrency", "tables", "environment", "statements"}
+_REQUIRED = ("name", "description", "subscribes", "max_concurrency")
+_TABLE_KEYS = {"name", "hash_key", "ttl", "actions", "sid"}
+
+
+@dataclass
+class Table:
+    name: str  # PascalCase: <name>Table, <NAME>_TABLE_NAME, <name>TableName
+    hash_key: str
+    actions: list[str]
+    ttl: bool = False
+    sid: str = ""
+
+    @property
+    def logical_id(self) -> str:
+        return f"{self.name}Table"
+
+    @property
+    def env(self) -> str:
+        return f"{snake(self.name)}_TABLE_NAME"
+
+
+@dataclass
+class Consumer:
+    name: str  # kebab-case: binary, SERVICE_NAME, physical names
+    description: str
+    subscribes: dict[str, int]  # event type -> major version
+    max_concurrency: int
+    timeout: int = DEFAULTS["timeout"]
+    memory: int | None = None
+    batch_size: int = DEFAULTS["batch_size"]
+    batching_window: int = DEFAULTS["batching_window"]
+    tables: list[Table] = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
+    statements: list = field(default_factory=list)
+
+    @property
+    def pascal(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("-"))
+
+    @property
+    def title(self) -> str:
+        return self.name[0].upper() + self.name[1:]
+
+    @property
+    def version(self) -> int:
+        return next(iter(self.subscribes.values()))
+
+    @property
+    def visibility_timeout(self) -> int:
+        return VISIBILITY_FACTOR * self.timeout
+
+    def logical_ids(self) -> list[str]:
+        p = self.pascal
+        return [t.logical_id for t in self.tables] + [
+            f"{p}{suffix}" for suffix in ("Dlq", "Queue", "QueuePolicy", "Subscription", "LogGroup", "Role",
+                                          "Function", "DlqNotEmptyAlarm", "QueueAgeAlarm", "ErrorsAlarm",
+                                          "ThrottlesAlarm")]
+
+    def output_names(self) -> list[str]:
+        p = self.pascal
+        return [f"{p}QueueUrl", f"{p}DlqUrl", f"{p}FunctionName"] + [f"{t.name}TableName" for t in self.tables]
+
+
+def _int(where: str, value, low: int, high: int, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConsumerError(f"{where}: must be an integer from {low} to {high}{why}, not {value!r}")
+    return value
+
+
+def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
+    """Checks every entry and returns them; any problem raises ConsumerError naming the entry."""
+    if not isinstance(data, dict) or set(data) != {"consumers"} or not isinstance(data["consumers"], list):
+        raise ConsumerError("consumers.yaml: expected exactly one top-level key `consumers:` holding a list")
+    event_types = {v for k, v in consts.items() if k.endswith("_EVENT_TYPE")}
+    consumers, names, tables = [], set(), set()
+    for i, entry in enumerate(data["consumers"]):
+        label = entry.get("name", f"#{i + 1}") if isinstance(entry, dict) else f"#{i + 1}"
+        where = f"consumers.yaml: consumer {label!r}"
+        if not isinstance(entry, dict):
+            raise ConsumerError(f"{where}: an entry is a mapping (name, description, subscribes, ...)")
+        missing = [k for k in _REQUIRED if k not in entry]
+        if missing:
+            raise ConsumerError(f"{where}: missing required field(s) {', '.join(missing)}")
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise ConsumerError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+        name = entry["name"]
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name):
+            raise ConsumerError(f"{where}: name must be kebab-case (the cargo binary), not {name!r}")
+        if name in names:
+            raise ConsumerError(f"{where}: listed twice")
+        names.add(name)
+        if not isinstance(entry["description"], str) or not entry["description"].strip():
+            raise ConsumerError(f"{where}: description must be a non-empty string")
+
+        subscribes = entry["subscribes"]
+        if not isinstance(subscribes, dict) or not subscribes:
+            raise ConsumerError(f"{where}: subscribes must map event types to versions, e.g. {{ OrderPlaced: 1 }}")
+        for event_type, version in subscribes.items():
+            if event_type not in event_types:
+                raise ConsumerError(
+                    f"{where}: subscribes to unknown event type {event_type!r}; known (the *_EVENT_TYPE "
+                    f"constants of {EVENTS_LIB.relative_to(REPO)}): {', '.join(sorted(event_types))}")
+            _int(f"{where}: subscribes.{event_type}", version, 1, 999)
+            const = f"{snake(event_type)}_V{version}_VERSION"
+            if consts.get(const) != str(version):
+                raise ConsumerError(
+                    f"{where}: {event_type} v{version} is not in the events crate (no {const} = \"{version}\")")
+        if len(set(subscribes.values())) != 1:
+            # One filter policy is an AND of attributes: event_type [A, B] + event_version [1, 2]
+            # would also admit A v2. Mixed versions need a second queue (or an $or filter).
+            raise ConsumerError(
+                f"{where}: every event type of one consumer must have the same version, not {subscribes}")
+
+        consumer = Consumer(
+            name=name, description=entry["description"].strip(), subscribes=dict(subscribes),
+            max_concurrency=_int(f"{where}: max_concurrency", entry["max_concurrency"], 2, 1000,
+                                 " (ScalingConfig.MaximumConcurrency)"),
+            timeout=_int(f"{where}: timeout", entry.get("timeout", DEFAULTS["timeout"]), 1, 900),
+            memory=None if entry.get("memory") is None else _int(f"{where}: memory", entry["memory"], 128, 10240),
+            batch_size=_int(f"{where}: batch_size", entry.get("batch_size", DEFAULTS["batch_size"]), 1, 10,
+                            " (more would need a batching window and a longer visibility timeout)"),
+            batching_window=_int(f"{where}: batching_window", entry.get("batching_window", DEFAULTS["batching_window"]),
+                                 0, 20),
+        )
+        generated_env = {"SERVICE_NAME", "LOG_LEVEL", "IDEMPOTENCY_TABLE_NAME"}
+        for j, t in enumerate(entry.get("tables") or []):
+            tw = f"{where}: tables[{j}]"
+            if not isinstance(t, dict):
+                raise ConsumerError(f"{tw}: a table is a mapping (name, hash_key, actions)")
+            missing = [k for k in ("name", "hash_key", "actions") if k not in t]
+            if missing:
+                raise ConsumerError(f"{tw}: missing required field(s) {', '.join(missing)}")
+            unknown = sorted(set(t) - _TABLE_KEYS)
+            if unknown:
+                known = ", ".join(sorted(_TABLE_KEYS))
+                raise ConsumerError(f"{tw}: unknown field(s) {', '.join(unknown)} (known: {known})")
+            if not isinstance(t["name"], str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", t["name"]):
+                raise ConsumerError(f"{tw}: name must be PascalCase (-> <Name>Table), not {t['name']!r}")
+            if t["name"].endswith("Table"):
+                raise ConsumerError(f"{tw}: name {t['name']!r} without the Table suffix (it is added)")
+            if t["name"] in tables or t["name"] == "Idempotency":
+                raise ConsumerError(f"{tw}: table {t['name']} is already defined")
+            tables.add(t["name"])
+            if not isinstance(t["hash_key"], str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", t["hash_key"]):
+                raise ConsumerError(f"{tw}: hash_key must be an attribute name, not {t['hash_key']!r}")
+            actions = t["actions"]
+            if not isinstance(actions, list) or not actions or not set(actions) <= DYNAMODB_ACTIONS \
+                    or len(set(actions)) != len(actions):
+                known = ", ".join(sorted(DYNAMODB_ACTIONS))
+                raise ConsumerError(f"{tw}: actions must be a non-empty list of distinct DynamoDB item actions "
+                                    f"without the dynamodb: prefix ({known}), not {actions!r}")
+            if not isinstance(t.get("ttl", False), bool):
+                raise ConsumerError(f"{tw}: ttl is true or false")
+            sid = t.get("sid", t["name"])
+            if not isinstance(sid, str) or not re.fullmatch(r"[A-Za-z0-9]+", sid):
+                raise ConsumerError(f"{tw}: sid must be alphanumeric, not {sid!r}")
+            table = Table(name=t["name"], hash_key=t["hash_key"], actions=list(actions), ttl=t.get("ttl", False),
+                          sid=sid)
+            consumer.tables.append(table)
+            generated_env.add(table.env)
+
+        env = entry.get("environment") or {}
+        if not isinstance(env, dict):
+            raise ConsumerError(f"{where}: environment maps variable names to values")
+        for var, value in env.items():
+            if not isinstance(var, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", var):
+                raise ConsumerError(f"{where}: environment variable {var!r} must be UPPER_SNAKE_CASE")
+            if var in generated_env:
+                raise ConsumerError(f"{where}: environment variable {var} is generated; do not set it")
+            if isinstance(value, (dict, list)) or value is None:
+                raise ConsumerError(f"{where}: environment.{var} must be a string or a !Ref/!Sub/..., not {value!r}")
+        consumer.environment = {k: (v if isinstance(v, (str, Tag)) else str(v)) for k, v in env.items()}
+
+        statements = entry.get("statements") or []
+        sids = {"Logs", "XRayHasNoResourceLevelPermissions", "ConsumeQueue", "EncryptedQueue", "Idempotency"}
+        sids |= {t.sid for t in consumer.tables}
+        if len(sids) != 5 + len(consumer.tables):
+            raise ConsumerError(f"{where}: table sids must be distinct and not one of the generated statements'")
+        if not isinstance(statements, list):
+            raise ConsumerError(f"{where}: statements is a list of IAM statements")
+        for j, st in enumerate(statements):
+            sw = f"{where}: statements[{j}]"
+            if not isinstance(st, dict) or not {"Sid", "Effect", "Action", "Resource"} <= set(st):
+                raise ConsumerError(f"{sw}: an IAM statement with Sid, Effect, Action and Resource")
+            if st["Sid"] in sids:
+                raise ConsumerError(f"{sw}: Sid {st['Sid']} is used twice in the role")
+            sids.add(st["Sid"])
+            for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                if not isinstance(action, str) or "*" in action:
+                    raise ConsumerError(f"{sw}: no wildcard actions ({action!r})")
+        consumer.statements = statements
+        consumers.append(consumer)
+    if not consumers:
+        raise ConsumerError("consumers.yaml: no consumers")
+    return consumers
+
+
+def load_consumers(path: Path = CONSUMERS_FILE, consts: dict[str, str] | None = None) -> list[Consumer]:
+    try:
+        data = load_yaml(path.read_text())
+    except Exception as error:  # YAML syntax errors, unreadable file
+        raise ConsumerError(f"{path}: {error}") from error
+    return parse_consumers(data, rust_consts() if consts is None else consts)
+
+
+def consumer_names(path: Path = CONSUMERS_FILE) -> list[str]:
+    """The names only, without the checks (for infra/scripts/units)."""
+    return [c["name"] for c in load_yaml(path.read_text())["consumers"]]
+
+
 def template_functions(doc) -> list[str]:
     """Binary names of the template's AWS::Serverless::Function resources, in template order."""
     return [r["Metadata"]["BuildProperties"]["Binary"] for r in doc["Resources"].values()
             if r.get("Type") == "AWS::Serverless::Function"]
 
 
-def consumer_names(path: Path = CONSUMERS_FILE) -> list[str]:
-    return [c["name"] for c in load_yaml(path.read_text())["consumers"]]
+# --- rendering ---------------------------------------------------------------------------------
+
+def _rule(title: str) -> str:
+    return f"  # --- {title} ".ljust(97, "-")
+
+
+def _fill(text: str, **values) -> list[str]:
+    """The text with each @KEY@ replaced; a line that is only an empty @KEY@ is dropped."""
+    lines = []
+    for line in text.strip("\n").split("\n"):
+        m = re.fullmatch(r"@([A-Z_]+)@", line)
+        if m and values.get(m.group(1)) == "":
+            continue
+        for key, value in values.items():
+            line = line.replace(f"@{key}@", str(value))
+        lines.append(line)
+    return "\n".join(lines).split("\n")
+
+
+_TABLE = """
+  @ID@:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - { AttributeName: @KEY@, AttributeType: S }
+      KeySchema:
+        - { AttributeName: @KEY@, KeyType: HASH }
+@TTL@      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }
+      SSESpecification: { SSEEnabled: true, SSEType: KMS, KMSMasterKeyId: !Ref AppKey }
+"""
+
+_FANOUT = """
+  @P@Dlq:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${AWS::StackName}-@n@-dlq"
+      MessageRetentionPeriod: 1209600 # 14 days
+      KmsMasterKeyId: !Ref AppKey
+      KmsDataKeyReusePeriodSeconds: 3600
+      RedriveAllowPolicy:
+        redrivePermission: byQueue
+        sourceQueueArns:
+          - !Sub "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-@n@"
+
+  @P@Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${AWS::StackName}-@n@"
+      VisibilityTimeout: @VISIBILITY@ # >= 6 x @P@Function timeout (@TIMEOUT@ s)
+      MessageRetentionPeriod: 345600 # 4 days
+      KmsMasterKeyId: !Ref AppKey
+      KmsDataKeyReusePeriodSeconds: 3600
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt @P@Dlq.Arn
+        maxReceiveCount: @MAX_RECEIVE@
+
+  @P@QueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref @P@Queue]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: OrderEventsTopicOnly
+            Effect: Allow
+            Principal: { Service: sns.amazonaws.com }
+            Action: sqs:SendMessage
+            Resource: !GetAtt @P@Queue.Arn
+            Condition:
+              ArnEquals:
+                aws:SourceArn: !Ref OrderEventsTopic
+
+  @P@Subscription:
+    Type: AWS::SNS::Subscription
+    DependsOn: @P@QueuePolicy
+    Properties:
+      TopicArn: !Ref OrderEventsTopic
+      Protocol: sqs
+      Endpoint: !GetAtt @P@Queue.Arn
+      RawMessageDelivery: true
+      FilterPolicyScope: MessageAttributes
+      FilterPolicy:
+        @TYPE_ATTR@: @TYPES@
+        @VERSION_ATTR@: @VERSIONS@
+
+  @P@LogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-@n@"
+      RetentionInDays: !Ref LogRetentionDays
+      KmsKeyId: !GetAtt AppKey.Arn
+
+  @P@Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: { Service: lambda.amazonaws.com }
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: @n@
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - Sid: Logs
+                Effect: Allow
+                Action: [logs:CreateLogStream, logs:PutLogEvents]
+                Resource: !GetAtt @P@LogGroup.Arn
+              - Sid: XRayHasNoResourceLevelPermissions
+                Effect: Allow
+                Action: [xray:PutTraceSegments, xray:PutTelemetryRecords]
+                Resource: "*"
+              - Sid: ConsumeQueue
+                Effect: Allow
+                Action:
+                  - sqs:ReceiveMessage
+                  - sqs:DeleteMessage
+                  - sqs:ChangeMessageVisibility
+                  - sqs:GetQueueAttributes
+                Resource: !GetAtt @P@Queue.Arn
+              - Sid: EncryptedQueue
+                Effect: Allow
+                Action: kms:Decrypt
+                Resource: !GetAtt AppKey.Arn
+              - Sid: Idempotency
+                Effect: Allow
+                Action:
+@IDEMPOTENCY_ACTIONS@
+                Resource: !GetAtt IdempotencyTable.Arn
+@STATEMENTS@
+
+  @P@Function:
+    Type: AWS::Serverless::Function
+    DependsOn: @P@LogGroup
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: @n@
+    Properties:
+      FunctionName: !Sub "${AWS::StackName}-@n@"
+      Description: @DESCRIPTION@
+      CodeUri: ..
+      Role: !GetAtt @P@Role.Arn
+@MEMORY@      Timeout: @TIMEOUT@
+      Environment:
+        Variables:
+          SERVICE_NAME: @n@
+          IDEMPOTENCY_TABLE_NAME: !Ref IdempotencyTable
+@ENV@
+      Events:
+        @EVENT@:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt @P@Queue.Arn
+            BatchSize: @BATCH@
+            MaximumBatchingWindowInSeconds: @WINDOW@
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: @CONCURRENCY@
+
+  @P@DlqNotEmptyAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: @T@ messages failed @MAX_RECEIVE@ times and wait in the DLQ (inspect, then redrive)
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions: [{ Name: QueueName, Value: !GetAtt @P@Dlq.QueueName }]
+      Statistic: Maximum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+      OKActions: [!Ref AlarmTopic]
+
+  @P@QueueAgeAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: The oldest @n@ message is older than 5 minutes (consumer stuck or too slow)
+      Namespace: AWS/SQS
+      MetricName: ApproximateAgeOfOldestMessage
+      Dimensions: [{ Name: QueueName, Value: !GetAtt @P@Queue.QueueName }]
+      Statistic: Maximum
+      Period: 60
+      EvaluationPeriods: 5
+      DatapointsToAlarm: 3
+      Threshold: 300
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+      OKActions: [!Ref AlarmTopic]
+
+  @P@ErrorsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: The @n@ function failed whole batches (per-message failures are retried via the queue)
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{ Name: FunctionName, Value: !Ref @P@Function }]
+      Statistic: Sum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+
+  @P@ThrottlesAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: The @n@ function was throttled
+      Namespace: AWS/Lambda
+      MetricName: Throttles
+      Dimensions: [{ Name: FunctionName, Value: !Ref @P@Function }]
+      Statistic: Sum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+"""
+
+_RESOURCES_INTRO = """
+  # Per consumer of OrderEventsTopic (one entry of infra/consumers.yaml each): its tables, a DLQ and
+  # a queue subscribed with a filter policy on event type and version, the queue policy admitting
+  # only the topic, a log group, a role (its queue, AppKey decrypt, the shared IdempotencyTable, its
+  # tables, its extra statements), the function with an SQS event source (partial batch failures,
+  # bounded concurrency) and four alarms. Why a value is what it is: the comments in
+  # infra/consumers.yaml. The rules every consumer is held to: infra/tests.
+"""
+
+
+def _statement_lines(st: dict) -> list[str]:
+    return emit([st], 14)
+
+
+def render_resources(consumers: list[Consumer], consts: dict[str, str]) -> list[str]:
+    lines = _fill(_RESOURCES_INTRO)
+    for c in consumers:
+        lines += ["", _rule(f"{c.name} (infra/consumers.yaml)")]
+        for t in c.tables:
+            ttl = "      TimeToLiveSpecification: { AttributeName: expiresAt, Enabled: true }\n" if t.ttl else ""
+            lines += _fill(_TABLE, ID=t.logical_id, KEY=t.hash_key, TTL=ttl) + [""]
+        statements = []
+        for t in c.tables:
+            statements += _statement_lines({
+                "Sid": t.sid, "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in t.actions],
+                "Resource": Tag("GetAtt", f"{t.logical_id}.Arn")})
+        for st in c.statements:
+            statements += _statement_lines(st)
+        env = [f"          {t.env}: !Ref {t.logical_id}" for t in c.tables]
+        env += emit(c.environment, 10) if c.environment else []
+        lines += _fill(
+            _FANOUT, P=c.pascal, n=c.name, T=c.title, VISIBILITY=c.visibility_timeout, TIMEOUT=c.timeout,
+            MAX_RECEIVE=MAX_RECEIVE_COUNT,
+            TYPE_ATTR=consts["EVENT_TYPE_ATTRIBUTE"], TYPES=_flow(list(c.subscribes)),
+            VERSION_ATTR=consts["EVENT_VERSION_ATTRIBUTE"], VERSIONS=_flow([str(c.version)]),
+            IDEMPOTENCY_ACTIONS="\n".join(f"                  - dynamodb:{a}" for a in IDEMPOTENCY_ACTIONS),
+            STATEMENTS="\n".join(statements), DESCRIPTION=scalar(c.description),
+            MEMORY=f"      MemorySize: {c.memory}\n" if c.memory else "", ENV="\n".join(env),
+            EVENT=next(iter(c.subscribes)), BATCH=c.batch_size, WINDOW=c.batching_window,
+            CONCURRENCY=c.max_concurrency)
+    return lines
+
+
+def render_outputs(consumers: list[Consumer]) -> list[str]:
+    lines = ["  # Per consumer: its queue, DLQ (tools find DLQs as every output ending in DlqUrl), function, tables."]
+    for c in consumers:
+        p = c.pascal
+        pairs = [(f"{p}QueueUrl", f"{p}Queue"), (f"{p}DlqUrl", f"{p}Dlq"), (f"{p}FunctionName", f"{p}Function")]
+        pairs += [(f"{t.name}TableName", t.logical_id) for t in c.tables]
+        lines.append(f"  # {c.name}")
+        for output, target in pairs:
+            lines += [f"  {output}:", f"    Value: !Ref {target}"]
+    return lines
+
+
+def _top_level_key(lines: list[str], index: int) -> str | None:
+    for line in reversed(lines[:index]):
+        m = re.match(r"([A-Za-z]+):", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def generate(template_text: str, consumers: list[Consumer], consts: dict[str, str]) -> str:
+    """The template with both generated parts (Resources, Outputs) replaced; checks the markers and
+    that no generated logical id or output is also written by hand."""
+    lines = template_text.split("\n")
+    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN_MARKER]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END_MARKER]
+    sections = [_top_level_key(lines, i) for i in begins]
+    if len(begins) != 2 or len(ends) != 2 or sections != ["Resources", "Outputs"] \
+            or not begins[0] < ends[0] < begins[1] < ends[1]:
+        raise ConsumerError(
+            f"template: expected one '{BEGIN_MARKER}' ... '{END_MARKER}' pair in Resources and one in Outputs")
+    (rb, re_), (ob, oe) = (begins[0], ends[0]), (begins[1], ends[1])
+    hand = "\n".join(lines[:rb] + lines[re_ + 1:ob] + lines[oe + 1:])
+    hand_doc = load_yaml(hand)
+    taken = set(hand_doc.get("Resources") or {}) | {f"Outputs.{o}" for o in hand_doc.get("Outputs") or {}}
+    for c in consumers:
+        clash = [i for i in c.logical_ids() if i in taken] + [o for o in c.output_names() if f"Outputs.{o}" in taken]
+        if clash:
+            raise ConsumerError(f"consumers.yaml: consumer {c.name!r} would generate {', '.join(clash)}, "
+                                "already written by hand in the template")
+    out = (lines[:rb + 1] + render_resources(consumers, consts) + ["  " + END_MARKER]
+           + lines[re_ + 1:ob + 1] + render_outputs(consumers) + ["  " + END_MARKER] + lines[oe + 1:])
+    return "\n".join(out)
+
+
+def generate_files(consumers_file: Path = CONSUMERS_FILE, template_file: Path = TEMPLATE,
+                   events_lib: Path = EVENTS_LIB) -> str:
+    consts = rust_consts(events_lib)
+    return generate(template_file.read_text(), load_consumers(consumers_file, consts), consts)

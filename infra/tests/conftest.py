@@ -1,8 +1,15 @@
-"""Fixtures: the SAM template as written (`sam_template`) and as CloudFormation after the SAM
-transform (`cfn`), the events crate's constants, and helpers to resolve logical ids."""
+"""Fixtures: the template under test, as written (`sam_template`) and as CloudFormation after the
+SAM transform (`cfn`), with the consumers it was generated from (`consumers`), the events crate's
+constants, and helpers to resolve logical ids.
+
+Every test that takes one of these fixtures runs twice: on the repository's template ("repo") and
+on a template generated into a temporary directory from infra/consumers.yaml plus a throwaway
+consumer entry ("with-loyalty"), which shows that the rules hold for any consumer the entry list
+describes, not only for the three written today."""
 import copy
 import os
-import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,18 +17,42 @@ import pytest
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = Path(os.environ.get("ORDERFLOW_TEMPLATE", REPO / "infra" / "template.yaml"))
-EVENTS_LIB = REPO / "crates" / "orderflow-events" / "src" / "lib.rs"
+sys.path.insert(0, str(REPO / "infra" / "scripts"))
+import infra_units as iu  # noqa: E402
 
-FUNCTIONS = {
-    # logical id -> (binary / SERVICE_NAME, timeout seconds per CONVENTIONS.md)
+TEMPLATE = Path(os.environ.get("ORDERFLOW_TEMPLATE", iu.TEMPLATE))
+EVENTS_LIB = iu.EVENTS_LIB
+
+# The hand-written functions (everything else is a consumer of infra/consumers.yaml):
+# logical id -> (binary / SERVICE_NAME, timeout seconds per docs/contracts/conventions.md).
+HAND_FUNCTIONS = {
     "OrderApiFunction": ("order-api", 10),
     "OutboxRelayFunction": ("outbox-relay", 30),
-    "InventoryFunction": ("inventory", 10),
-    "BillingFunction": ("billing", 10),
-    "NotificationFunction": ("notification", 10),
 }
-CONSUMERS = {"InventoryFunction": "Inventory", "BillingFunction": "Billing", "NotificationFunction": "Notification"}
+# A consumer that does not exist, written with every optional field set to a non-default value.
+LOYALTY_ENTRY = """
+  - name: loyalty
+    description: Awards loyalty points for each OrderPlaced (test-only entry)
+    subscribes: { OrderPlaced: 1 }
+    timeout: 15
+    memory: 256
+    batch_size: 5
+    batching_window: 0
+    max_concurrency: 3
+    tables:
+      - name: LoyaltyPoints
+        hash_key: customerId
+        ttl: true
+        actions: [GetItem, UpdateItem]
+    environment:
+      POINTS_PER_EURO: "10"
+      POINTS_SENDER: !Ref SenderEmail
+    statements:
+      - Sid: PublishPointsAwarded
+        Effect: Allow
+        Action: sns:Publish
+        Resource: !Ref OrderEventsTopic
+"""
 
 
 def load_yaml(text):
@@ -30,16 +61,10 @@ def load_yaml(text):
     return yaml_parse(text)
 
 
-@pytest.fixture(scope="session")
-def sam_template():
-    return load_yaml(TEMPLATE.read_text())
-
-
-@pytest.fixture(scope="session")
-def cfn(sam_template):
+def transform(sam_template):
     """The template after the SAM transform, as `sam validate` does it (CodeUri replaced by a dummy
     S3 location; no managed policy names need resolving because every role is explicit)."""
-    from samtranslator.translator.transform import transform
+    from samtranslator.translator.transform import transform as sam_transform
 
     class NoManagedPolicies:
         def load(self):
@@ -49,16 +74,69 @@ def cfn(sam_template):
     for res in doc["Resources"].values():
         if res["Type"] == "AWS::Serverless::Function":
             res["Properties"]["CodeUri"] = "s3://bucket/key"
-    return transform(doc, {}, NoManagedPolicies())
+    return sam_transform(doc, {}, NoManagedPolicies())
+
+
+@dataclass
+class Case:
+    name: str
+    template: Path
+    consumers_file: Path
+    consumers: list
+    sam: dict
+    cfn: dict
+
+    @property
+    def functions(self):
+        """logical id -> (binary, timeout) of every function the template should have."""
+        functions = dict(HAND_FUNCTIONS)
+        functions.update({f"{c.pascal}Function": (c.name, c.timeout) for c in self.consumers})
+        return functions
+
+
+def write_loyalty_case(directory: Path) -> tuple[Path, Path]:
+    """consumers.yaml + the loyalty entry, and the template generated from it, in `directory`."""
+    consumers_file = directory / "consumers.yaml"
+    consumers_file.write_text(iu.CONSUMERS_FILE.read_text().rstrip("\n") + "\n" + LOYALTY_ENTRY)
+    template = directory / "template.yaml"
+    template.write_text(iu.generate_files(consumers_file, iu.TEMPLATE))
+    return consumers_file, template
+
+
+@pytest.fixture(scope="session", params=["repo", "with-loyalty"])
+def case(request, tmp_path_factory):
+    if request.param == "repo":
+        consumers_file, template = iu.CONSUMERS_FILE, TEMPLATE
+    else:
+        consumers_file, template = write_loyalty_case(tmp_path_factory.mktemp("loyalty"))
+    sam = load_yaml(template.read_text())
+    return Case(request.param, template, consumers_file, iu.load_consumers(consumers_file), sam, transform(sam))
+
+
+@pytest.fixture(scope="session")
+def sam_template(case):
+    return case.sam
+
+
+@pytest.fixture(scope="session")
+def cfn(case):
+    return case.cfn
+
+
+@pytest.fixture(scope="session")
+def consumers(case):
+    return case.consumers
+
+
+@pytest.fixture(scope="session")
+def functions(case):
+    return case.functions
 
 
 @pytest.fixture(scope="session")
 def rust_consts():
     """`pub const NAME: &str = "value";` from the events crate: the single source of truth."""
-    text = EVENTS_LIB.read_text()
-    consts = dict(re.findall(r'pub\s+const\s+([A-Z0-9_]+)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;', text))
-    assert consts, f"no string constants found in {EVENTS_LIB}"
-    return consts
+    return iu.rust_consts(EVENTS_LIB)
 
 
 def resources(doc, rtype):

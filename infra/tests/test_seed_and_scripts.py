@@ -5,7 +5,8 @@ import re
 
 from conftest import REPO
 
-SCRIPTS = ["tools-venv", "build-lambdas", "check", "local-deploy", "local-destroy", "seed", "deploy"]
+SCRIPTS = ["tools-venv", "build-lambdas", "check", "local-deploy", "local-destroy", "seed", "deploy", "units",
+           "generate-template"]
 
 
 def test_seed_stock():

@@ -1,37 +1,50 @@
 """Checks over the parsed template that cfn-lint and checkov do not make: the fan-out's retry and
-limit settings, least privilege, and agreement with the event contract and CONVENTIONS.md."""
+limit settings, least privilege, and agreement with the event contract and
+docs/contracts/conventions.md. Every consumer of infra/consumers.yaml is held to the same rules;
+each test runs on the repository's template and on one generated with a throwaway consumer
+(conftest.py)."""
 import json
 import re
 from pathlib import Path
 
-import pytest
-
-from conftest import CONSUMERS, FUNCTIONS, REPO, as_list, ref_target, resources
+from conftest import HAND_FUNCTIONS, REPO, as_list, iu, ref_target, resources
 
 DLQ_RETENTION = 14 * 24 * 3600
 # Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 WILDCARD_RESOURCE_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # AWS managed policies allowed on a role, each for a reason given in the template.
 MANAGED_POLICIES_ALLOWED = {"AmazonAPIGatewayPushToCloudWatchLogs"}
-CONTRACT_OUTPUTS = [  # shared/contracts/http-api.md, "Stack outputs the tests and tools rely on"
+HTTP_API_CONTRACT = REPO / "docs" / "contracts" / "http-api.md"
+CONTRACT_OUTPUTS = [  # docs/contracts/http-api.md, "Stack outputs the tests and tools rely on"
     "ApiUrl", "OrderEventsTopicArn", "OrdersTableName", "InventoryTableName", "PaymentsTableName",
     "InventoryQueueUrl", "BillingQueueUrl", "NotificationQueueUrl",
     "InventoryDlqUrl", "BillingDlqUrl", "NotificationDlqUrl",
 ]
 LOCAL_OUTPUTS = ["ApiId", "ApiStage", "OutboxRelayFunctionName", "SenderEmail"]
+# The hand-written tables (docs/contracts/conventions.md): logical id -> (hash key, ttl?).
+# The consumers' tables come from infra/consumers.yaml.
+HAND_TABLES = {
+    "OrdersTable": ("orderId", False),
+    "OutboxTable": ("eventId", True),
+    "IdempotencyTable": ("pk", True),
+}
+HAND_ENV = {
+    "OrderApiFunction": {"ORDERS_TABLE_NAME", "OUTBOX_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"},
+    "OutboxRelayFunction": {"OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"},
+}
 
 
 # --- queues -------------------------------------------------------------------------------------
 
-def test_every_queue_is_encrypted(cfn):
+def test_every_queue_is_encrypted(cfn, consumers):
     queues = resources(cfn, "AWS::SQS::Queue")
-    assert len(queues) == 6
+    assert len(queues) == 2 * len(consumers)  # a queue and a DLQ each, nothing else
     for name, q in queues.items():
         p = q["Properties"]
         assert p.get("KmsMasterKeyId") or p.get("SqsManagedSseEnabled") is True, name
 
 
-def test_every_work_queue_has_a_dlq(cfn):
+def test_every_work_queue_has_a_dlq(cfn, consumers):
     queues = resources(cfn, "AWS::SQS::Queue")
     dlqs = {ref_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
             for q in queues.values() if "RedrivePolicy" in q["Properties"]}
@@ -48,7 +61,7 @@ def test_every_work_queue_has_a_dlq(cfn):
             assert rp, f"{name} has no DLQ"
             assert rp["maxReceiveCount"] == 5, name
             assert ref_target(rp["deadLetterTargetArn"]) in queues, name
-    assert len(dlqs) == 3
+    assert dlqs == {f"{c.pascal}Dlq" for c in consumers}
 
 
 def test_dlq_redrive_allow_policy_names_its_source_queue(sam_template):
@@ -63,16 +76,31 @@ def test_dlq_redrive_allow_policy_names_its_source_queue(sam_template):
         assert source_arn.endswith(":" + queue_name), (name, source_arn, queue_name)
 
 
+def test_each_consumer_has_its_queue_and_dlq(sam_template, consumers):
+    for c in consumers:
+        p = c.pascal
+        queue = sam_template["Resources"][f"{p}Queue"]["Properties"]
+        dlq = sam_template["Resources"][f"{p}Dlq"]["Properties"]
+        assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + c.name}, c.name
+        assert dlq["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + c.name + "-dlq"}, c.name
+        assert ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == f"{p}Dlq", c.name
+        assert queue["RedrivePolicy"]["maxReceiveCount"] == 5, c.name
+        assert queue["VisibilityTimeout"] == 6 * c.timeout, c.name
+        assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION, c.name
+        for q in (queue, dlq):
+            assert q["KmsMasterKeyId"] == {"Ref": "AppKey"}, c.name
+
+
 # --- event source mappings ----------------------------------------------------------------------
 
-def _mappings(cfn):
+def _mappings(cfn, consumers):
     maps = resources(cfn, "AWS::Lambda::EventSourceMapping")
-    assert len(maps) == len(CONSUMERS), maps.keys()
+    assert len(maps) == len(consumers), maps.keys()
     return maps
 
 
-def test_every_mapping_reports_batch_item_failures_and_is_bounded(cfn):
-    for name, m in _mappings(cfn).items():
+def test_every_mapping_reports_batch_item_failures_and_is_bounded(cfn, consumers):
+    for name, m in _mappings(cfn, consumers).items():
         p = m["Properties"]
         assert p.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
         assert 2 <= p["ScalingConfig"]["MaximumConcurrency"] <= 1000, name
@@ -81,39 +109,76 @@ def test_every_mapping_reports_batch_item_failures_and_is_bounded(cfn):
         assert p.get("Enabled", True) is True, name
 
 
-def test_visibility_timeout_is_at_least_six_function_timeouts(cfn):
+def test_each_consumer_mapping_reads_its_queue_with_its_settings(cfn, consumers):
+    maps = _mappings(cfn, consumers)
+    for c in consumers:
+        mine = [m["Properties"] for m in maps.values()
+                if ref_target(m["Properties"]["FunctionName"]) == f"{c.pascal}Function"]
+        assert len(mine) == 1, c.name
+        p = mine[0]
+        assert ref_target(p["EventSourceArn"]) == f"{c.pascal}Queue", c.name
+        assert p["BatchSize"] == c.batch_size, c.name
+        assert p["MaximumBatchingWindowInSeconds"] == c.batching_window, c.name
+        assert p["ScalingConfig"] == {"MaximumConcurrency": c.max_concurrency}, c.name
+        assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], c.name
+    # The SAM event keeps its name (the first subscribed type): the mapping's logical id stays.
+    assert {f"{c.pascal}Function{next(iter(c.subscribes))}" for c in consumers} == set(maps)
+
+
+def test_visibility_timeout_is_at_least_six_function_timeouts(cfn, consumers, functions):
     queues = resources(cfn, "AWS::SQS::Queue")
-    functions = resources(cfn, "AWS::Lambda::Function")
+    lambdas = resources(cfn, "AWS::Lambda::Function")
     seen = set()
-    for name, m in _mappings(cfn).items():
+    for name, m in _mappings(cfn, consumers).items():
         p = m["Properties"]
         queue = queues[ref_target(p["EventSourceArn"])]["Properties"]
         fn_id = ref_target(p["FunctionName"])
-        timeout = functions[fn_id]["Properties"]["Timeout"]
-        assert timeout == FUNCTIONS[fn_id][1], fn_id
+        timeout = lambdas[fn_id]["Properties"]["Timeout"]
+        assert timeout == functions[fn_id][1], fn_id
         assert queue["VisibilityTimeout"] >= 6 * timeout, (name, queue["VisibilityTimeout"], timeout)
         seen.add(fn_id)
-    assert seen == set(CONSUMERS)
+    assert seen == {f"{c.pascal}Function" for c in consumers}
 
 
 # --- SNS fan-out --------------------------------------------------------------------------------
 
-def test_filter_policies_equal_the_event_contract_constants(cfn, rust_consts):
-    attribute = rust_consts["EVENT_TYPE_ATTRIBUTE"]
-    event_type = rust_consts["ORDER_PLACED_EVENT_TYPE"]
+def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, rust_consts):
+    type_attribute = rust_consts["EVENT_TYPE_ATTRIBUTE"]
+    version_attribute = rust_consts["EVENT_VERSION_ATTRIBUTE"]
+    known_types = {v for k, v in rust_consts.items() if k.endswith("_EVENT_TYPE")}
     subs = {k: v for k, v in resources(cfn, "AWS::SNS::Subscription").items() if v["Properties"]["Protocol"] == "sqs"}
-    assert len(subs) == len(CONSUMERS)
+    assert len(subs) == len(consumers)
     for name, s in subs.items():
         p = s["Properties"]
         assert ref_target(p["TopicArn"]) == "OrderEventsTopic", name
         assert p["RawMessageDelivery"] in (True, "true"), name
         assert p.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes", name
-        assert p["FilterPolicy"] == {attribute: [event_type]}, name
+        # The filter names the type and the version, so a v2 published side by side never reaches
+        # a v1-only queue (docs/contracts/order-lifecycle.md).
+        assert set(p["FilterPolicy"]) == {type_attribute, version_attribute}, name
+        types, versions = p["FilterPolicy"][type_attribute], p["FilterPolicy"][version_attribute]
+        assert types and set(types) <= known_types, (name, types)
+        assert len(versions) == 1, name
+        for event_type in types:
+            assert rust_consts[f"{iu.snake(event_type)}_V{versions[0]}_VERSION"] == versions[0], (name, event_type)
+    for c in consumers:
+        p = subs[f"{c.pascal}Subscription"]["Properties"]
+        assert ref_target(p["Endpoint"]) == f"{c.pascal}Queue", c.name
+        assert p["FilterPolicy"] == {type_attribute: list(c.subscribes), version_attribute: [str(c.version)]}, c.name
+        assert (rust_consts["ORDER_PLACED_EVENT_TYPE"] in p["FilterPolicy"][type_attribute]) \
+            == ("OrderPlaced" in c.subscribes), c.name
 
 
-def test_queue_policies_admit_only_the_topic(cfn):
+def test_subscriptions_wait_for_their_queue_policy(sam_template, consumers):
+    for c in consumers:
+        sub = sam_template["Resources"][f"{c.pascal}Subscription"]
+        assert sub["DependsOn"] == f"{c.pascal}QueuePolicy", c.name  # else SNS may deliver before it may
+
+
+def test_queue_policies_admit_only_the_topic(cfn, consumers):
     subs = resources(cfn, "AWS::SNS::Subscription")
-    subscribed = {ref_target(s["Properties"]["Endpoint"]) for s in subs.values() if s["Properties"]["Protocol"] == "sqs"}
+    subscribed = {ref_target(s["Properties"]["Endpoint"])
+                  for s in subs.values() if s["Properties"]["Protocol"] == "sqs"}
     covered = set()
     for name, qp in resources(cfn, "AWS::SQS::QueuePolicy").items():
         queues = {ref_target(q) for q in qp["Properties"]["Queues"]}
@@ -126,6 +191,9 @@ def test_queue_policies_admit_only_the_topic(cfn):
             assert {ref_target(st["Resource"])} == queues, name
         covered |= queues
     assert subscribed and subscribed <= covered
+    assert subscribed == {f"{c.pascal}Queue" for c in consumers}
+    for c in consumers:
+        assert cfn["Resources"][f"{c.pascal}QueuePolicy"]["Properties"]["Queues"] == [{"Ref": f"{c.pascal}Queue"}]
 
 
 def test_topics_are_encrypted(cfn):
@@ -145,9 +213,9 @@ def _policy_documents(cfn):
             yield name, p["PolicyDocument"]
 
 
-def test_no_wildcard_actions_and_wildcard_resources_only_where_required(cfn):
+def test_no_wildcard_actions_and_wildcard_resources_only_where_required(cfn, functions):
     docs = list(_policy_documents(cfn))
-    assert len(docs) >= len(FUNCTIONS)
+    assert len(docs) >= len(functions)
     for name, doc in docs:
         for st in as_list(doc["Statement"]):
             assert "NotAction" not in st and "NotResource" not in st, name
@@ -165,56 +233,158 @@ def test_roles_use_no_broad_managed_policies(cfn):
             assert any(allowed in text for allowed in MANAGED_POLICIES_ALLOWED), f"{name}: {text}"
 
 
-def test_every_function_has_its_own_explicit_role(sam_template):
+def test_every_function_has_its_own_explicit_role(sam_template, functions):
+    assert set(resources(sam_template, "AWS::Serverless::Function")) == set(functions)
     roles = set()
-    for fn_id in FUNCTIONS:
+    for fn_id in functions:
         role = ref_target(sam_template["Resources"][fn_id]["Properties"]["Role"])
         assert role and role not in roles, fn_id
         roles.add(role)
 
 
-def test_consumers_may_only_touch_their_own_queue(cfn):
-    queue_of = {fn: f"{prefix}Queue" for fn, prefix in CONSUMERS.items()}
-    for fn_id, queue in queue_of.items():
+def test_consumers_may_only_touch_their_own_queue(cfn, consumers):
+    for c in consumers:
+        fn_id, queue = f"{c.pascal}Function", f"{c.pascal}Queue"
         role = ref_target(cfn["Resources"][fn_id]["Properties"]["Role"])
+        assert role == f"{c.pascal}Role", fn_id
         for pol in cfn["Resources"][role]["Properties"]["Policies"]:
             for st in pol["PolicyDocument"]["Statement"]:
                 if any(a.startswith("sqs:") for a in as_list(st["Action"])):
                     assert [ref_target(r) for r in as_list(st["Resource"])] == [queue], fn_id
 
 
+def _referenced_ids(value, logical_ids):
+    """Logical ids a policy resource names: Ref/GetAtt targets and ${X} / ${X.Arn} in !Sub."""
+    found = set()
+    if isinstance(value, dict):
+        target = ref_target(value)
+        if target:
+            found.add(target)
+        for key, inner in value.items():
+            if key == "Fn::Sub":
+                text = inner if isinstance(inner, str) else inner[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([A-Za-z0-9.]+)\}", text)} & logical_ids
+            found |= _referenced_ids(inner, logical_ids)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _referenced_ids(inner, logical_ids)
+    return found
+
+
+def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers):
+    logical_ids = set(sam_template["Resources"])
+    for c in consumers:
+        p = c.pascal
+        role = sam_template["Resources"][f"{p}Role"]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+        assert "ManagedPolicyArns" not in role, c.name
+        (policy,) = role["Policies"]
+        assert policy["PolicyName"] == c.name
+        statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+        assert len(statements) == len(policy["PolicyDocument"]["Statement"]), f"{c.name}: Sids repeat"
+        assert statements["Logs"]["Resource"] == {"Fn::GetAtt": [f"{p}LogGroup", "Arn"]}
+        assert statements["ConsumeQueue"]["Resource"] == {"Fn::GetAtt": [f"{p}Queue", "Arn"]}
+        assert statements["EncryptedQueue"] == {"Sid": "EncryptedQueue", "Effect": "Allow", "Action": "kms:Decrypt",
+                                                "Resource": {"Fn::GetAtt": ["AppKey", "Arn"]}}
+        assert statements["Idempotency"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+        assert "dynamodb:DeleteItem" in statements["Idempotency"]["Action"]  # releases a failed claim
+        for t in c.tables:
+            st = statements[t.sid]
+            assert st["Resource"] == {"Fn::GetAtt": [t.logical_id, "Arn"]}, (c.name, t.name)
+            assert as_list(st["Action"]) == [f"dynamodb:{a}" for a in t.actions], (c.name, t.name)
+        own = {f"{p}LogGroup", f"{p}Queue", "AppKey", "IdempotencyTable", "OrderEventsTopic"}
+        own |= {t.logical_id for t in c.tables}
+        own |= set(sam_template["Parameters"])
+        for st in statements.values():
+            named = _referenced_ids(st["Resource"], logical_ids | set(sam_template["Parameters"]))
+            assert named <= own, f"{c.name}/{st['Sid']} names {named - own}"
+        expected = 5 + len(c.tables) + len(c.statements)
+        assert len(statements) == expected, (c.name, sorted(statements))
+
+
 # --- functions ----------------------------------------------------------------------------------
 
-EXPECTED_ENV = {
-    "OrderApiFunction": {"ORDERS_TABLE_NAME", "OUTBOX_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"},
-    "OutboxRelayFunction": {"OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"},
-    "InventoryFunction": {"IDEMPOTENCY_TABLE_NAME", "INVENTORY_TABLE_NAME", "RESERVATIONS_TABLE_NAME"},
-    "BillingFunction": {"IDEMPOTENCY_TABLE_NAME", "PAYMENTS_TABLE_NAME"},
-    "NotificationFunction": {"IDEMPOTENCY_TABLE_NAME", "NOTIFICATIONS_TABLE_NAME", "SENDER_EMAIL"},
-}
+def _expected_env(fn_id, consumers):
+    for c in consumers:
+        if f"{c.pascal}Function" == fn_id:
+            env = {"IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"}}
+            env.update({t.env: {"Ref": t.logical_id} for t in c.tables})
+            env.update(iu.to_cfn(c.environment))
+            return env
+    return None
 
 
-@pytest.mark.parametrize("fn_id", sorted(FUNCTIONS))
-def test_function_settings(cfn, sam_template, fn_id):
-    binary, timeout = FUNCTIONS[fn_id]
-    src = sam_template["Resources"][fn_id]
-    assert src["Metadata"]["BuildMethod"] == "rust-cargolambda"
-    assert src["Metadata"]["BuildProperties"]["Binary"] == binary
-    fn = cfn["Resources"][fn_id]["Properties"]
-    assert fn["Runtime"] == "provided.al2023"
-    assert fn["Handler"] == "bootstrap"
-    assert fn["Architectures"] == [{"Ref": "Architecture"}]
-    assert fn["TracingConfig"] == {"Mode": "Active"}
-    assert fn["Timeout"] == timeout
-    env = fn["Environment"]["Variables"]
-    assert env["SERVICE_NAME"] == binary
-    assert env["LOG_LEVEL"] == {"Ref": "LogLevel"}
-    assert EXPECTED_ENV[fn_id] <= set(env), EXPECTED_ENV[fn_id] - set(env)
-    # Its log group exists, has a retention and is the one Lambda writes to (/aws/lambda/<name>).
-    log_group = cfn["Resources"][src["DependsOn"]]
-    assert log_group["Type"] == "AWS::Logs::LogGroup"
-    assert log_group["Properties"]["RetentionInDays"]
-    assert log_group["Properties"]["LogGroupName"]["Fn::Sub"] == "/aws/lambda/" + fn["FunctionName"]["Fn::Sub"]
+def test_function_settings(cfn, sam_template, consumers, functions):
+    for fn_id, (binary, timeout) in functions.items():
+        src = sam_template["Resources"][fn_id]
+        assert src["Metadata"]["BuildMethod"] == "rust-cargolambda"
+        assert src["Metadata"]["BuildProperties"]["Binary"] == binary
+        fn = cfn["Resources"][fn_id]["Properties"]
+        assert fn["Runtime"] == "provided.al2023"
+        assert fn["Handler"] == "bootstrap"
+        assert fn["Architectures"] == [{"Ref": "Architecture"}]
+        assert fn["TracingConfig"] == {"Mode": "Active"}
+        assert fn["Timeout"] == timeout
+        assert fn["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-" + binary}
+        env = fn["Environment"]["Variables"]
+        assert env["SERVICE_NAME"] == binary
+        assert env["LOG_LEVEL"] == {"Ref": "LogLevel"}
+        expected = _expected_env(fn_id, consumers)
+        if expected is None:
+            assert HAND_ENV[fn_id] <= set(env), HAND_ENV[fn_id] - set(env)
+        else:  # a consumer: exactly what its entry says, nothing left over from another
+            assert {k: v for k, v in env.items() if k not in ("SERVICE_NAME", "LOG_LEVEL")} == expected, fn_id
+        # Its log group exists, has a retention and is the one Lambda writes to (/aws/lambda/<name>).
+        log_group = cfn["Resources"][src["DependsOn"]]
+        assert log_group["Type"] == "AWS::Logs::LogGroup"
+        assert log_group["Properties"]["RetentionInDays"]
+        assert log_group["Properties"]["LogGroupName"]["Fn::Sub"] == "/aws/lambda/" + fn["FunctionName"]["Fn::Sub"]
+
+
+def test_each_consumer_function_follows_its_entry(sam_template, consumers):
+    for c in consumers:
+        p = c.pascal
+        fn = sam_template["Resources"][f"{p}Function"]
+        props = fn["Properties"]
+        assert fn["DependsOn"] == f"{p}LogGroup", c.name
+        assert props["Description"] == c.description, c.name
+        assert props["Role"] == {"Fn::GetAtt": [f"{p}Role", "Arn"]}, c.name
+        assert props.get("MemorySize") == c.memory, c.name  # absent: the Globals' size
+        assert props["CodeUri"] == "..", c.name
+        (event,) = props["Events"].values()
+        assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": [f"{p}Queue", "Arn"]}
+        log_group = sam_template["Resources"][f"{p}LogGroup"]["Properties"]
+        assert log_group == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}-" + c.name},
+                             "RetentionInDays": {"Ref": "LogRetentionDays"},
+                             "KmsKeyId": {"Fn::GetAtt": ["AppKey", "Arn"]}}, c.name
+
+
+def _workspace_binaries():
+    """Package and [[bin]] names of every Cargo.toml of the repository."""
+    import os
+    import tomllib
+
+    binaries = set()
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in (".git", ".venv", "target", "node_modules") and not d.startswith(".")]
+        if "Cargo.toml" in files:
+            data = tomllib.loads((Path(folder) / "Cargo.toml").read_text())
+            if "package" in data:
+                binaries.add(data["package"]["name"])
+            binaries |= {b["name"] for b in data.get("bin", []) if "name" in b}
+    return binaries
+
+
+def test_every_function_binary_is_a_crate_of_the_workspace(case):
+    """A consumer entry without its crate fails here, not at build or deploy time."""
+    binaries = _workspace_binaries()
+    missing = {fn["Metadata"]["BuildProperties"]["Binary"]
+               for fn in resources(case.sam, "AWS::Serverless::Function").values()} - binaries
+    if case.name == "repo":
+        assert not missing, f"no crate or [[bin]] named {sorted(missing)} in the workspace"
+    else:  # the throwaway consumer has no crate: this is the check that says so
+        assert missing == {"loyalty"}
 
 
 def test_architecture_parameter_defaults_to_arm64(sam_template):
@@ -232,13 +402,14 @@ def test_relay_runs_every_minute(cfn):
 
 # --- API ----------------------------------------------------------------------------------------
 
-def test_api_proxies_every_route_to_the_order_function(sam_template):
+def test_api_proxies_every_route_to_the_order_function(sam_template, functions):
     events = sam_template["Resources"]["OrderApiFunction"]["Properties"]["Events"]
-    routes = {(e["Properties"]["Path"], e["Properties"]["Method"].upper()) for e in events.values() if e["Type"] == "Api"}
+    routes = {(e["Properties"]["Path"], e["Properties"]["Method"].upper())
+              for e in events.values() if e["Type"] == "Api"}
     assert routes == {("/", "ANY"), ("/{proxy+}", "ANY")}
     assert all(ref_target(e["Properties"]["RestApiId"]) == "OrderApi" for e in events.values())
     # No other function is wired to the API: API Gateway never answers 404/405 itself.
-    for fn_id in FUNCTIONS:
+    for fn_id in functions:
         if fn_id != "OrderApiFunction":
             evs = sam_template["Resources"][fn_id]["Properties"].get("Events", {})
             assert not any(e["Type"] == "Api" for e in evs.values()), fn_id
@@ -256,25 +427,17 @@ def test_api_stage_has_throttling_access_logs_and_tracing(cfn):
 
 # --- tables -------------------------------------------------------------------------------------
 
-TABLES = {  # CONVENTIONS.md: logical id -> (hash key, ttl?)
-    "OrdersTable": ("orderId", False),
-    "OutboxTable": ("eventId", True),
-    "IdempotencyTable": ("pk", True),
-    "InventoryTable": ("sku", False),
-    "ReservationsTable": ("orderId", False),
-    "PaymentsTable": ("orderId", False),
-    "NotificationsTable": ("orderId", False),
-}
-
-
-def test_tables_follow_the_conventions(cfn):
-    assert set(resources(cfn, "AWS::DynamoDB::Table")) == set(TABLES)
-    for name, (key, ttl) in TABLES.items():
+def test_tables_follow_the_conventions(cfn, consumers):
+    tables = dict(HAND_TABLES)
+    tables.update({t.logical_id: (t.hash_key, t.ttl) for c in consumers for t in c.tables})
+    assert set(resources(cfn, "AWS::DynamoDB::Table")) == set(tables)
+    for name, (key, ttl) in tables.items():
         p = cfn["Resources"][name]["Properties"]
         assert p["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}], name
         assert p["BillingMode"] == "PAY_PER_REQUEST", name
         assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
-        assert p["SSESpecification"]["SSEEnabled"] is True, name
+        sse = {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "AppKey"}}
+        assert p["SSESpecification"] == sse, name
         if ttl:
             assert p["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}, name
         else:
@@ -283,34 +446,61 @@ def test_tables_follow_the_conventions(cfn):
     assert [g["IndexName"] for g in gsi] == ["pending-by-created"]
     assert gsi[0]["KeySchema"] == [{"AttributeName": "pendingPartition", "KeyType": "HASH"},
                                    {"AttributeName": "createdAt", "KeyType": "RANGE"}]
+    for c in consumers:
+        for t in c.tables:
+            p = cfn["Resources"][t.logical_id]["Properties"]
+            assert p["AttributeDefinitions"] == [{"AttributeName": t.hash_key, "AttributeType": "S"}], t.name
 
 
 # --- alarms -------------------------------------------------------------------------------------
 
-def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn):
+def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, consumers, functions):
     covered = set()
     for name, a in resources(cfn, "AWS::CloudWatch::Alarm").items():
         p = a["Properties"]
         assert [ref_target(x) for x in p["AlarmActions"]] == ["AlarmTopic"], name
         dim = ref_target(p["Dimensions"][0]["Value"])
         covered.add((p["MetricName"], dim))
-    for prefix in CONSUMERS.values():
-        assert ("ApproximateNumberOfMessagesVisible", f"{prefix}Dlq") in covered
-        assert ("ApproximateAgeOfOldestMessage", f"{prefix}Queue") in covered
-    for fn_id in FUNCTIONS:
+    for c in consumers:
+        assert ("ApproximateNumberOfMessagesVisible", f"{c.pascal}Dlq") in covered
+        assert ("ApproximateAgeOfOldestMessage", f"{c.pascal}Queue") in covered
+    for fn_id in functions:
         assert ("Errors", fn_id) in covered and ("Throttles", fn_id) in covered, fn_id
     email = cfn["Resources"]["AlarmEmailSubscription"]
     assert email["Condition"] == "HasAlarmEmail" and email["Properties"]["Protocol"] == "email"
 
 
+def test_each_consumer_has_its_four_alarms(sam_template, consumers):
+    for c in consumers:
+        p = c.pascal
+        expected = {  # logical id -> (namespace, metric, dimension, target, threshold)
+            f"{p}DlqNotEmptyAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                                     {"Fn::GetAtt": [f"{p}Dlq", "QueueName"]}, 0),
+            f"{p}QueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
+                                  {"Fn::GetAtt": [f"{p}Queue", "QueueName"]}, 300),
+            f"{p}ErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": f"{p}Function"}, 0),
+            f"{p}ThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": f"{p}Function"}, 0),
+        }
+        for alarm_id, (namespace, metric, dimension, target, threshold) in expected.items():
+            a = sam_template["Resources"][alarm_id]
+            assert a["Type"] == "AWS::CloudWatch::Alarm", alarm_id
+            props = a["Properties"]
+            assert (props["Namespace"], props["MetricName"]) == (namespace, metric), alarm_id
+            assert props["Dimensions"] == [{"Name": dimension, "Value": target}], alarm_id
+            assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold"
+            assert props["TreatMissingData"] == "notBreaching", alarm_id
+            assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+            assert c.name in props["AlarmDescription"].lower(), alarm_id
+
+
 # --- outputs ------------------------------------------------------------------------------------
 
 def _contract_outputs():
-    """The output names from shared/contracts/http-api.md when it is beside the repo (CI), else the copy above."""
-    contract = REPO.parent / "shared" / "contracts" / "http-api.md"
-    if not contract.exists():
+    """The output names of docs/contracts/http-api.md ("Stack outputs the tests and tools rely
+    on"), else the copy above."""
+    if not HTTP_API_CONTRACT.exists():
         return CONTRACT_OUTPUTS
-    text = contract.read_text()
+    text = HTTP_API_CONTRACT.read_text()
     section = text.split("## Stack outputs", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"`([A-Za-z]+)`", section.split("\n\n", 2)[1])
 
@@ -320,3 +510,18 @@ def test_outputs_of_the_contract_are_present(cfn):
     assert set(CONTRACT_OUTPUTS) <= set(names) or names == CONTRACT_OUTPUTS
     missing = [n for n in list(names) + LOCAL_OUTPUTS if n not in cfn["Outputs"]]
     assert not missing, missing
+
+
+def test_every_consumer_has_its_outputs(sam_template, consumers):
+    outputs = sam_template["Outputs"]
+    for c in consumers:
+        p = c.pascal
+        expected = {f"{p}QueueUrl": f"{p}Queue", f"{p}DlqUrl": f"{p}Dlq", f"{p}FunctionName": f"{p}Function"}
+        expected.update({f"{t.name}TableName": t.logical_id for t in c.tables})
+        for name, target in expected.items():
+            assert outputs.get(name) == {"Value": {"Ref": target}}, name
+    # Tools find the DLQs as every output ending in DlqUrl (infra/scripts/units dlq-outputs).
+    assert {n for n in outputs if n.endswith("DlqUrl")} == {f"{c.pascal}DlqUrl" for c in consumers}
+    assert {f"{p}FunctionName" for p in ("OrderApi", "OutboxRelay")} <= set(outputs)
+    for fn_id in HAND_FUNCTIONS:
+        assert outputs[fn_id + "Name"]["Value"] == {"Ref": fn_id}

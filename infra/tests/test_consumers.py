@@ -1,0 +1,271 @@
+"""infra/consumers.yaml is the one list of consumers: the template's generated part is exactly what
+it generates, a bad entry stops the generator with a message naming it, the AsyncAPI document
+describes the same consumers, and infra/scripts/units lists them."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import LOYALTY_ENTRY, REPO, iu, write_loyalty_case
+
+ASYNCAPI = REPO / "crates" / "orderflow-events" / "asyncapi.yaml"
+GOOD = """
+consumers:
+  - name: loyalty
+    description: Awards points
+    subscribes: { OrderPlaced: 1 }
+    max_concurrency: 2
+    tables:
+      - name: LoyaltyPoints
+        hash_key: customerId
+        actions: [GetItem, PutItem]
+"""
+
+
+def test_template_is_what_consumers_yaml_generates():
+    generated = iu.generate_files()
+    assert generated == iu.TEMPLATE.read_text(), (
+        f"infra/template.yaml is not what infra/consumers.yaml generates: run {iu.GENERATE_COMMAND} "
+        "(and commit both files)")
+
+
+def test_generated_part_is_marked_and_holds_every_consumer():
+    text = iu.TEMPLATE.read_text()
+    assert text.count(iu.BEGIN_MARKER) == 2 and text.count(iu.END_MARKER) == 2
+    doc = iu.load_yaml(text)
+    for c in iu.load_consumers():
+        assert set(c.logical_ids()) <= set(doc["Resources"]), c.name
+        assert set(c.output_names()) <= set(doc["Outputs"]), c.name
+
+
+def test_hand_written_part_mentions_no_consumer():
+    """Nothing outside the markers is per consumer (else adding one would need a hand edit)."""
+    lines = iu.TEMPLATE.read_text().split("\n")
+    begins = [i for i, line in enumerate(lines) if line.strip() == iu.BEGIN_MARKER]
+    ends = [i for i, line in enumerate(lines) if line.strip() == iu.END_MARKER]
+    hand = "\n".join(lines[:begins[0]] + lines[ends[0] + 1:begins[1]] + lines[ends[1] + 1:])
+    for c in iu.load_consumers():
+        for name in c.logical_ids() + c.output_names():
+            assert name not in hand, f"{name} is written by hand outside the generated part"
+
+
+def test_an_added_entry_without_regenerating_is_drift(tmp_path):
+    consumers_file = tmp_path / "consumers.yaml"
+    consumers_file.write_text(iu.CONSUMERS_FILE.read_text() + LOYALTY_ENTRY)
+    assert iu.generate_files(consumers_file) != iu.TEMPLATE.read_text()
+
+
+def test_the_cli_generates_a_new_consumer_into_another_file(tmp_path):
+    consumers_file, expected = write_loyalty_case(tmp_path)
+    out = tmp_path / "out.yaml"
+    run = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "generate-template"),
+                          "--consumers", str(consumers_file), "--output", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert out.read_text() == expected.read_text()
+    assert "LoyaltyPointsTable:" in out.read_text() and "LoyaltyFunction:" in out.read_text()
+    check = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "generate-template"), "--check",
+                            "--consumers", str(consumers_file), "--template", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    drift = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "generate-template"), "--check",
+                            "--template", str(out)], capture_output=True, text=True)
+    assert drift.returncode == 1 and iu.GENERATE_COMMAND in drift.stderr
+
+
+def test_the_generated_new_consumer_passes_cfn_lint(tmp_path):
+    from cfnlint.api import lint_all
+
+    _, template = write_loyalty_case(tmp_path)
+    # Errors and warnings, as `sam validate --lint` reports them (I* are informational).
+    matches = [m for m in lint_all(template.read_text()) if m.rule.id[0] in "EW"]
+    assert not matches, "\n".join(str(m) for m in matches)
+
+
+# --- bad entries fail loudly --------------------------------------------------------------------
+
+def _parse(text):
+    return iu.parse_consumers(iu.load_yaml(text), iu.rust_consts())
+
+
+def test_the_good_example_parses():
+    (c,) = _parse(GOOD)
+    assert (c.pascal, c.tables[0].logical_id, c.tables[0].env) == ("Loyalty", "LoyaltyPointsTable",
+                                                                   "LOYALTY_POINTS_TABLE_NAME")
+    assert (c.timeout, c.batch_size, c.batching_window, c.memory) == (10, 10, 1, None)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("{ OrderPlaced: 1 }", "{ OrderShipped: 1 }", "unknown event type 'OrderShipped'"),
+    ("{ OrderPlaced: 1 }", "{ OrderPlaced: 7 }", "OrderPlaced v7 is not in the events crate"),
+    ("{ OrderPlaced: 1 }", "[OrderPlaced]", "subscribes must map event types to versions"),
+    ("    description: Awards points\n", "", "missing required field(s) description"),
+    ("    max_concurrency: 2\n", "", "missing required field(s) max_concurrency"),
+    ("        hash_key: customerId\n", "", "tables[0]: missing required field(s) hash_key"),
+    ("        actions: [GetItem, PutItem]", "        actions: ['*']", "actions must be"),
+    ("        actions: [GetItem, PutItem]", "        actions: [GetItem]\n        sort_key: x",
+     "unknown field(s) sort_key"),
+    ("    max_concurrency: 2", "    max_concurrency: 1", "max_concurrency: must be an integer from 2 to 1000"),
+    ("    max_concurrency: 2", "    max_concurrency: 2\n    batch_size: 100", "batch_size: must be an integer"),
+    ("    max_concurrency: 2", "    max_concurrency: 2\n    timeout: 0", "timeout: must be an integer"),
+    ("    max_concurrency: 2", "    max_concurrency: 2\n    retries: 3", "unknown field(s) retries"),
+    ("name: loyalty", "name: Loyalty", "name must be kebab-case"),
+    ("name: LoyaltyPoints", "name: loyalty_points", "name must be PascalCase"),
+    ("name: LoyaltyPoints", "name: Idempotency", "table Idempotency is already defined"),
+    ("    max_concurrency: 2", "    max_concurrency: 2\n    environment: { IDEMPOTENCY_TABLE_NAME: x }",
+     "IDEMPOTENCY_TABLE_NAME is generated"),
+    ("    max_concurrency: 2", "    max_concurrency: 2\n    statements: [{ Sid: X, Effect: Allow, Action: 's3:*', "
+     "Resource: '*' }]", "no wildcard actions"),
+])
+def test_a_bad_entry_is_rejected_with_its_name(old, new, message):
+    assert old in GOOD
+    with pytest.raises(iu.ConsumerError) as error:
+        _parse(GOOD.replace(old, new, 1))
+    assert message in str(error.value)
+    assert "consumer 'loyalty'" in str(error.value).lower()
+
+
+def test_a_consumer_listed_twice_is_rejected():
+    twice = GOOD + GOOD.split("consumers:\n", 1)[1].replace("LoyaltyPoints", "Other")
+    with pytest.raises(iu.ConsumerError, match="listed twice"):
+        _parse(twice)
+
+
+def test_a_consumer_clashing_with_a_hand_written_resource_is_rejected():
+    clash = GOOD.replace("name: loyalty", "name: order-api").replace("LoyaltyPoints", "Ledger")
+    consts = iu.rust_consts()
+    with pytest.raises(iu.ConsumerError, match="OrderApiFunction"):
+        iu.generate(iu.TEMPLATE.read_text(), iu.parse_consumers(iu.load_yaml(clash), consts), consts)
+
+
+def test_the_cli_fails_on_a_bad_entry_and_writes_nothing(tmp_path):
+    bad = tmp_path / "consumers.yaml"
+    bad.write_text(GOOD.replace("        hash_key: customerId\n", ""))
+    out = tmp_path / "out.yaml"
+    run = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "generate-template"),
+                          "--consumers", str(bad), "--output", str(out)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "consumer 'loyalty': tables[0]: missing required field(s) hash_key" in run.stderr
+    assert not out.exists()
+
+
+def test_markers_are_required():
+    consts = iu.rust_consts()
+    text = iu.TEMPLATE.read_text().replace(iu.END_MARKER, "# end", 1)
+    with pytest.raises(iu.ConsumerError, match="expected one"):
+        iu.generate(text, iu.load_consumers(), consts)
+
+
+# --- the AsyncAPI document ----------------------------------------------------------------------
+
+def asyncapi_problems(doc, consumers):
+    """What the AsyncAPI document says differently from infra/consumers.yaml (empty: agreement)."""
+    problems = []
+    messages = doc["components"]["messages"]
+
+    def event_of(ref):  # '#/channels/orderEvents/messages/orderPlacedV1' -> (type, version)
+        channel, key = ref.split("/")[2], ref.split("/")[-1]
+        target = doc["channels"][channel]["messages"][key]["$ref"].split("/")[-1]
+        headers = messages[target]["headers"]["properties"]
+        return headers["event_type"]["const"], int(headers["event_version"]["const"])
+
+    publish = [op for op in doc["operations"].values() if op["action"] == "send"]
+    sns = {s["endpoint"]["name"]: s for op in publish for s in op["bindings"]["sns"]["consumers"]}
+    receives = {}
+    for name, op in doc["operations"].items():
+        if op["action"] != "receive":
+            continue
+        queues = op["bindings"]["sqs"]["queues"]
+        entry = receives.setdefault(queues[0]["name"], {"queues": queues, "events": set(), "ops": []})
+        entry["events"] |= {event_of(m["$ref"]) for m in op["messages"]}
+        entry["ops"].append(name)
+    want = {f"{c.pascal}Queue": c for c in consumers}
+    for extra in sorted(set(sns) - set(want)):
+        problems.append(f"sns consumer {extra} is not in consumers.yaml")
+    for extra in sorted(set(receives) - set(want)):
+        problems.append(f"receive operation(s) {receives[extra]['ops']} on {extra}, not in consumers.yaml")
+    for queue, c in want.items():
+        dlq = f"{c.pascal}Dlq"
+        s = sns.get(queue)
+        if s is None:
+            problems.append(f"{c.name}: no sns consumer with endpoint {queue} in the publish operation")
+        else:
+            policy = s.get("filterPolicy", {})
+            if sorted(policy.get("event_type", [])) != sorted(c.subscribes):
+                problems.append(f"{c.name}: filterPolicy event_type {policy.get('event_type')} != {list(c.subscribes)}")
+            if "event_version" in policy and policy["event_version"] != [str(c.version)]:
+                problems.append(f"{c.name}: filterPolicy event_version {policy['event_version']} != [{c.version!r}]")
+            if set(policy) - {"event_type", "event_version"}:
+                problems.append(f"{c.name}: filterPolicy has more attributes than the subscription")
+            if (s.get("rawMessageDelivery"), s.get("filterPolicyScope")) != (True, "MessageAttributes"):
+                problems.append(f"{c.name}: not raw delivery filtered on MessageAttributes")
+            if s.get("redrivePolicy") != {"deadLetterQueue": {"name": dlq}, "maxReceiveCount": iu.MAX_RECEIVE_COUNT}:
+                problems.append(f"{c.name}: sns redrivePolicy is not {dlq} after {iu.MAX_RECEIVE_COUNT}")
+        r = receives.get(queue)
+        if r is None:
+            problems.append(f"{c.name}: no receive operation on {queue}")
+            continue
+        if r["events"] != set(c.subscribes.items()):
+            problems.append(f"{c.name}: receives {sorted(r['events'])}, subscribes {sorted(c.subscribes.items())}")
+        main, *rest = r["queues"]
+        if main.get("visibilityTimeout") != c.visibility_timeout:
+            problems.append(f"{c.name}: visibilityTimeout {main.get('visibilityTimeout')} != {c.visibility_timeout}")
+        if main.get("redrivePolicy", {}).get("deadLetterQueue", {}).get("name") != dlq:
+            problems.append(f"{c.name}: the queue's redrivePolicy does not name {dlq}")
+        if [q.get("name") for q in rest] != [dlq]:
+            problems.append(f"{c.name}: the receive operation does not describe {dlq}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def asyncapi():
+    return iu.load_yaml(ASYNCAPI.read_text())
+
+
+def test_asyncapi_describes_exactly_the_consumers(asyncapi):
+    problems = asyncapi_problems(asyncapi, iu.load_consumers())
+    assert not problems, (f"{ASYNCAPI.relative_to(REPO)} disagrees with infra/consumers.yaml:\n  "
+                          + "\n  ".join(problems))
+
+
+def test_a_consumer_without_its_asyncapi_entry_is_found(asyncapi, tmp_path):
+    consumers_file, _ = write_loyalty_case(tmp_path)
+    problems = asyncapi_problems(asyncapi, iu.load_consumers(consumers_file))
+    assert any("loyalty: no sns consumer" in p for p in problems), problems
+    assert any("loyalty: no receive operation" in p for p in problems), problems
+    fewer = [c for c in iu.load_consumers() if c.name != "billing"]
+    assert any("BillingQueue" in p for p in asyncapi_problems(asyncapi, fewer))
+
+
+def test_asyncapi_references_exist(asyncapi):
+    text = ASYNCAPI.read_text()
+    assert "shared/contracts" not in text, "the contracts are in docs/contracts/"
+    assert not re.search(r"(?<![-/\w])events/", text), "the events crate is crates/orderflow-events/"
+    assert "../../docs/contracts/order-placed.v1.md" in text
+    for path in ("tests/contract/asyncapi.rs", "fixtures/valid/contract-example.json",
+                 "schemas/order-placed.v1.schema.json", "README.md"):
+        assert (ASYNCAPI.parent / path).exists(), path
+    if (REPO / "docs" / "contracts").is_dir():
+        assert (REPO / "docs" / "contracts" / "order-placed.v1.md").exists()
+
+
+# --- infra/scripts/units ------------------------------------------------------------------------
+
+def _units(what):
+    run = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "units"), what],
+                         capture_output=True, text=True, check=True)
+    return run.stdout.split()
+
+
+def test_units_lists_functions_consumers_and_dlq_outputs():
+    consumers = iu.load_consumers()
+    doc = iu.load_yaml(iu.TEMPLATE.read_text())
+    assert _units("consumers") == [c.name for c in consumers]
+    assert _units("functions") == iu.template_functions(doc)
+    assert set(_units("functions")) == {"order-api", "outbox-relay"} | {c.name for c in consumers}
+    assert _units("dlq-outputs") == [f"{c.pascal}DlqUrl" for c in consumers]
+
+
+def test_units_rejects_an_unknown_list():
+    run = subprocess.run([sys.executable, str(REPO / "infra" / "scripts" / "units"), "tables"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Usage:" in run.stderr
