@@ -77,7 +77,7 @@ def package(cfg, s3):
         s3.head_bucket(Bucket=cfg["bucket"])
     except ClientError:
         s3.create_bucket(Bucket=cfg["bucket"])
-    for logical_id, res in template["Resources"].items():
+    for res in template["Resources"].values():
         if res["Type"] != "AWS::Serverless::Function":
             continue
         meta = res.get("Metadata", {})

@@ -50,7 +50,8 @@ def run(main, tag):
     try:
         main()
     except EndpointConnectionError as e:
-        print(f"{tag}: error: LocalStack is not reachable at {endpoint()} (start it: localstack/start): {e}", file=sys.stderr)
+        print(f"{tag}: error: LocalStack is not reachable at {endpoint()} (start it: localstack/start): {e}",
+              file=sys.stderr)
         sys.exit(1)
     except ClientError as e:
         print(f"{tag}: error: {e}", file=sys.stderr)

@@ -11,7 +11,8 @@ SEED = ROOT / "infra" / "seed" / "inventory.json"
 def main():
     outputs = stack_outputs()
     if outputs is None:
-        print(f"seed: error: stack {stack_name()} does not exist: run infra/scripts/local-deploy first", file=sys.stderr)
+        print(f"seed: error: stack {stack_name()} does not exist: run infra/scripts/local-deploy first",
+              file=sys.stderr)
         sys.exit(1)
     table = outputs["InventoryTableName"]
     items = json.loads(SEED.read_text())["items"]
@@ -22,7 +23,8 @@ def main():
             "available": {"N": str(int(item["available"]))},
             "reserved": {"N": str(int(item.get("reserved", 0)))},
         })
-    print(f"seed: {len(items)} SKUs into {table}: " + ", ".join(f"{i['sku']}={i['available']}" for i in items), file=sys.stderr)
+    stock = ", ".join(f"{i['sku']}={i['available']}" for i in items)
+    print(f"seed: {len(items)} SKUs into {table}: {stock}", file=sys.stderr)
     sender = outputs.get("SenderEmail", "orders@example.com")
     client("ses").verify_email_identity(EmailAddress=sender)
     print(f"seed: SES identity {sender} verified", file=sys.stderr)
