@@ -3,6 +3,8 @@
 //!
 //! Nothing here imitates AWS: every call goes over HTTP to the LocalStack that `scripts/e2e`
 //! started, against the stack that `infra/scripts/local-deploy` created from `infra/template.yaml`.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,5 +1,7 @@
 //! A burst of orders: every one reserved, charged and emailed exactly once, no DLQ message.
 //! A test binary of its own, so the burst has the stack to itself.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::time::Duration;

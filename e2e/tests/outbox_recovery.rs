@@ -4,6 +4,8 @@
 //!
 //! This test changes the deployed order function's configuration, so it is a test binary of its
 //! own: cargo runs test binaries one after another, never beside the other end-to-end tests.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::time::Duration;

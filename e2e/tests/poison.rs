@@ -3,6 +3,8 @@
 //!
 //! A test binary of its own, run last: it leaves a message in a DLQ, which the other tests
 //! require to be empty.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

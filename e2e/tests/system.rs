@@ -1,5 +1,7 @@
 //! The fan-out, proven on the deployed stack: API -> DynamoDB + outbox -> SNS -> three SQS
 //! queues -> three consumers. Each test owns its customer and its SKUs, so they run in parallel.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

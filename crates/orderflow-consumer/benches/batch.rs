@@ -7,6 +7,10 @@
 //! CPU-second on one core, which is what the target is about. The `wall` group is the usual one.
 //!
 //! `cargo bench -p orderflow-consumer --no-default-features --bench batch`
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The one unsafe call: libc::clock_gettime for the thread CPU time.
+#![allow(unsafe_code)]
 
 use std::sync::Arc;
 

@@ -8,7 +8,8 @@ use lambda_runtime::LambdaEvent;
 use orderflow_events::{OrderEvent, decode_message};
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
 
-use crate::clock::{Clock, SystemClock};
+use orderflow_kit::{Clock, SystemClock};
+
 use crate::config::ConsumerConfig;
 use crate::handler::EventHandler;
 use crate::idempotency::{BeginOutcome, IdempotencyStore};

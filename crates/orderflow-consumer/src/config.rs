@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use orderflow_kit::Env;
+
 /// How many messages (FIFO groups) of a batch are processed at once by default. The event source
 /// mapping's batch size is 10, so a batch runs fully in parallel while a larger one stays bounded
 /// (each message holds a DynamoDB connection or two).
@@ -10,22 +12,6 @@ pub const DEFAULT_COMPLETED_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60
 /// Default for `IDEMPOTENCY_IN_PROGRESS_SECONDS`: longer than the 10 s function timeout, so a
 /// record is never taken over while its owner may still be running.
 const DEFAULT_IN_PROGRESS_SECONDS: u64 = 60;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {name} = {value:?} is invalid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
-}
-
-/// Reads a required environment variable; an empty value counts as missing.
-pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => Ok(value),
-        _ => Err(ConfigError::Missing(name)),
-    }
-}
 
 /// How a consumer runs its batches.
 #[derive(Debug, Clone)]
@@ -56,30 +42,22 @@ impl ConsumerConfig {
         }
     }
 
-    /// The defaults overridden by `SERVICE_NAME` and `IDEMPOTENCY_IN_PROGRESS_SECONDS`.
-    pub fn from_env(consumer: impl Into<String>) -> Result<Self, ConfigError> {
+    /// The defaults overridden by `SERVICE_NAME` and `IDEMPOTENCY_IN_PROGRESS_SECONDS`. Problems
+    /// are recorded in `env`, which the consumer finishes after reading its own variables, so
+    /// one error names everything that is wrong.
+    pub fn from_env(consumer: impl Into<String>, env: &mut Env<'_>) -> Self {
         let mut config = ConsumerConfig::new(consumer);
-        if let Ok(service) = std::env::var("SERVICE_NAME")
-            && !service.trim().is_empty()
-        {
+        if let Some(service) = env.optional("SERVICE_NAME") {
             config.service = service;
         }
-        if let Ok(value) = std::env::var("IDEMPOTENCY_IN_PROGRESS_SECONDS") {
-            let seconds: u64 = value.trim().parse().map_err(|error: std::num::ParseIntError| ConfigError::Invalid {
-                name: "IDEMPOTENCY_IN_PROGRESS_SECONDS",
-                value: value.clone(),
-                reason: error.to_string(),
-            })?;
-            if seconds == 0 {
-                return Err(ConfigError::Invalid {
-                    name: "IDEMPOTENCY_IN_PROGRESS_SECONDS",
-                    value,
-                    reason: "must be at least 1".into(),
-                });
+        let seconds = env.parsed_with("IDEMPOTENCY_IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECONDS, |text| {
+            match text.parse::<u64>() {
+                Ok(0) => Err("must be at least 1".to_owned()),
+                other => other.map_err(|error| error.to_string()),
             }
-            config.in_progress_for = Duration::from_secs(seconds);
-        }
-        Ok(config)
+        });
+        config.in_progress_for = Duration::from_secs(seconds);
+        config
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
@@ -90,5 +68,31 @@ impl ConsumerConfig {
     pub fn with_in_progress_for(mut self, in_progress_for: Duration) -> Self {
         self.in_progress_for = in_progress_for;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
+        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let mut defaults = env(&[]);
+        let config = ConsumerConfig::from_env("inventory", &mut defaults);
+        assert_eq!((config.service.as_str(), config.in_progress_for.as_secs()), ("inventory", 60));
+        assert!(defaults.finish(()).is_ok());
+
+        let mut custom = env(&[("SERVICE_NAME", "inv"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "5")]);
+        let config = ConsumerConfig::from_env("inventory", &mut custom);
+        assert_eq!((config.consumer.as_str(), config.service.as_str(), config.in_progress_for.as_secs()), ("inventory", "inv", 5));
+
+        let mut zero = env(&[("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
+        ConsumerConfig::from_env("inventory", &mut zero);
+        let error = zero.finish(()).unwrap_err();
+        assert_eq!(error.invalid[0].2, "must be at least 1");
     }
 }

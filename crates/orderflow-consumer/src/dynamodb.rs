@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use orderflow_kit::dynamodb::{ItemExt, RequestFailed, n as number};
+
 use crate::idempotency::{BeginOutcome, IdempotencyError, IdempotencyStore, RecordStatus};
 
 const PK: &str = "pk";
@@ -37,12 +39,11 @@ impl DynamoDbIdempotencyStore {
             .expression_attribute_names("#status", STATUS)
             .send()
             .await
-            .map_err(store_error)?;
-        let Some(item) = output.item() else { return Ok(None) };
+            .map_err(|error| store_error("GetItem", error))?;
+        let Some(item) = output.item else { return Ok(None) };
         let status = item
-            .get(STATUS)
-            .and_then(|value| value.as_s().ok())
-            .ok_or_else(|| IdempotencyError::Malformed { key: key.to_owned(), reason: "no string `status`".into() })?;
+            .string(STATUS)
+            .map_err(|malformed| IdempotencyError::Malformed { key: key.to_owned(), reason: malformed.to_string() })?;
         RecordStatus::parse(status).map(Some).ok_or_else(|| IdempotencyError::Malformed {
             key: key.to_owned(),
             reason: format!("unknown status {status:?}"),
@@ -50,15 +51,11 @@ impl DynamoDbIdempotencyStore {
     }
 }
 
-fn number(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn store_error<E>(error: E) -> IdempotencyError
+fn store_error<E>(operation: &'static str, error: E) -> IdempotencyError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    IdempotencyError::Store(Box::new(error))
+    IdempotencyError::Store(Box::new(RequestFailed::new(operation, error)))
 }
 
 #[async_trait]
@@ -97,7 +94,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
                 Err(error) => {
                     let error = error.into_service_error();
                     if !error.is_conditional_check_failed_exception() {
-                        return Err(store_error(error));
+                        return Err(store_error("PutItem", error));
                     }
                 }
             }
@@ -124,7 +121,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             .item(EXPIRES_AT, number(expires_at))
             .send()
             .await
-            .map_err(store_error)?;
+            .map_err(|error| store_error("PutItem", error))?;
         Ok(())
     }
 
@@ -144,7 +141,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             Err(error) => {
                 let error = error.into_service_error();
                 // Already gone or COMPLETED: nothing to release.
-                if error.is_conditional_check_failed_exception() { Ok(()) } else { Err(store_error(error)) }
+                if error.is_conditional_check_failed_exception() { Ok(()) } else { Err(store_error("DeleteItem", error)) }
             }
         }
     }

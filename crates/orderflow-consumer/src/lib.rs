@@ -14,27 +14,34 @@
 //!
 //! A consumer implements [`EventHandler`] (its business rules, behind its own ports) and its
 //! `main.rs` is a few lines around [`run`].
+//!
+//! Feature `testing` (tests and benchmarks only, never a release binary) adds the in-memory
+//! idempotency store and the [`testing`] builders of SQS records and events.
 
 mod batch;
-mod clock;
 mod config;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod handler;
 mod idempotency;
+#[cfg(any(test, feature = "testing"))]
+mod memory;
 mod metrics;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use batch::{BatchOutcome, BatchProcessor};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, ConsumerConfig, DEFAULT_COMPLETED_TTL, DEFAULT_CONCURRENCY, required_env};
+pub use config::{ConsumerConfig, DEFAULT_COMPLETED_TTL, DEFAULT_CONCURRENCY};
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoDbIdempotencyStore;
 pub use handler::{EventHandler, HandlerError};
-pub use idempotency::{
-    BeginOutcome, IdempotencyError, IdempotencyStore, InMemoryIdempotencyStore, RecordStatus, StoredRecord,
-};
+pub use idempotency::{BeginOutcome, IdempotencyError, IdempotencyStore, RecordStatus, StoredRecord};
+#[cfg(any(test, feature = "testing"))]
+pub use memory::InMemoryIdempotencyStore;
 pub use metrics::{BatchMetrics, METRICS_NAMESPACE};
+#[cfg(feature = "testing")]
+pub use orderflow_kit::clock::ManualClock;
+pub use orderflow_kit::{Clock, SystemClock};
 
 use std::sync::Arc;
 

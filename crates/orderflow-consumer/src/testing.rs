@@ -1,4 +1,6 @@
-//! Builders for tests of consumers: SQS records and OrderPlaced events. Not used at run time.
+//! Builders for tests of consumers: SQS records and OrderPlaced events (feature `testing`).
+// Test builders: a bad input is a bug in the test, so they fail loudly.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 

@@ -1,4 +1,6 @@
 //! The batch core's rules, with the in-memory idempotency store and a recording handler.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

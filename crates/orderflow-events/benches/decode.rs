@@ -1,6 +1,8 @@
 //! Decoding throughput of a typical OrderPlaced envelope (the contract's example), delivered raw and
 //! wrapped in an SNS notification. Target: at least 300k decodes per second on one core.
 //! Run with `cargo bench -p orderflow-events`.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use orderflow_events::decode_message;

@@ -1,5 +1,7 @@
 //! `make demo`, after the stack is up: places one order through the API and shows, in a few
 //! lines, what each consumer did with it.
+// A developer tool run by hand or by make: a failure ends it with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,7 @@
 //! The DynamoDB payments adapter against a local DynamoDB (LocalStack).
 //! `localstack/start && cargo test -p billing --test dynamodb_local -- --ignored`
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use billing::{DynamoDbPaymentsStore, Payment, PaymentStatus, PaymentsStore, RecordOutcome};
 use orderflow_consumer::testing::dynamodb::{create_table, delete_table, local_client};

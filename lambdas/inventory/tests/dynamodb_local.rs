@@ -1,5 +1,7 @@
 //! The DynamoDB inventory adapter against a local DynamoDB (LocalStack's moto).
 //! `localstack/start && cargo test -p inventory --test dynamodb_local -- --ignored`
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use inventory::{

@@ -1,4 +1,6 @@
 //! Inventory's business rules through the batch core, with in-memory adapters.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

@@ -1,5 +1,7 @@
 //! The DynamoDB notifications adapter against a local DynamoDB (LocalStack).
 //! `localstack/start && cargo test -p notification --test dynamodb_local -- --ignored`
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
 use notification::{DynamoDbNotificationsStore, NotificationRecord, NotificationsStore};

@@ -1,5 +1,7 @@
 //! The HTTP contract (`shared/contracts/http-api.md`), tested through the Lambda handler with
 //! requests shaped like API Gateway REST proxy events and in-memory adapters.
+// Test code: a failed expectation should stop the test right there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use order_api::testing as support;
 
