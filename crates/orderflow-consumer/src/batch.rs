@@ -9,6 +9,7 @@ use orderflow_events::{OrderEvent, decode_message};
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
 
 use orderflow_kit::{Clock, SystemClock};
+use orderflow_observability::ErrorChain;
 
 use crate::config::ConsumerConfig;
 use crate::handler::EventHandler;
@@ -172,7 +173,7 @@ impl BatchProcessor {
         let expires_at = now_s.saturating_add(duration_secs(self.config.completed_ttl));
         match self.store.begin(&key, now_s, in_progress_until, expires_at).await {
             Err(error) => {
-                error!(error = %error, "idempotency store unavailable; message will be retried");
+                error!(error = %ErrorChain(&error), "idempotency store unavailable; message will be retried");
                 return (Outcome::Failed, None);
             }
             Ok(BeginOutcome::AlreadyCompleted) => {
@@ -195,20 +196,20 @@ impl BatchProcessor {
                     // The effect has happened, so the message is done: reporting it failed would
                     // only redo the work. The IN_PROGRESS record expires; a later redelivery
                     // would then run the handler again, which every handler tolerates.
-                    warn!(error = %error, "event processed but its idempotency record could not be completed");
+                    warn!(error = %ErrorChain(&error), "event processed but its idempotency record could not be completed");
                 }
                 info!(age_ms, "event processed");
                 (Outcome::Processed, Some(age_ms))
             }
             Err(failure) => {
                 if failure.is_permanent() {
-                    error!(error = %failure, "event failed permanently; it will reach the DLQ after its retries");
+                    error!(error = %ErrorChain(&failure), "event failed permanently; it will reach the DLQ after its retries");
                 } else {
-                    warn!(error = %failure, "event failed; message will be retried");
+                    warn!(error = %ErrorChain(&failure), "event failed; message will be retried");
                 }
                 // Free the claim so the redelivery proceeds at once rather than after expiry.
                 if let Err(error) = self.store.release(&key).await {
-                    warn!(error = %error, "could not release the idempotency record; the retry waits for its expiry");
+                    warn!(error = %ErrorChain(&error), "could not release the idempotency record; the retry waits for its expiry");
                 }
                 (Outcome::Failed, Some(age_ms))
             }

@@ -50,12 +50,13 @@ impl ConsumerConfig {
         if let Some(service) = env.optional("SERVICE_NAME") {
             config.service = service;
         }
-        let seconds = env.parsed_with("IDEMPOTENCY_IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECONDS, |text| {
-            match text.parse::<u64>() {
-                Ok(0) => Err("must be at least 1".to_owned()),
-                other => other.map_err(|error| error.to_string()),
-            }
-        });
+        let seconds =
+            env.parsed_with("IDEMPOTENCY_IN_PROGRESS_SECONDS", DEFAULT_IN_PROGRESS_SECONDS, |text| {
+                match text.parse::<u64>() {
+                    Ok(0) => Err("must be at least 1".to_owned()),
+                    other => other.map_err(|error| error.to_string()),
+                }
+            });
         config.in_progress_for = Duration::from_secs(seconds);
         config
     }
@@ -88,7 +89,10 @@ mod tests {
 
         let mut custom = env(&[("SERVICE_NAME", "inv"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "5")]);
         let config = ConsumerConfig::from_env("inventory", &mut custom);
-        assert_eq!((config.consumer.as_str(), config.service.as_str(), config.in_progress_for.as_secs()), ("inventory", "inv", 5));
+        assert_eq!(
+            (config.consumer.as_str(), config.service.as_str(), config.in_progress_for.as_secs()),
+            ("inventory", "inv", 5)
+        );
 
         let mut zero = env(&[("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
         ConsumerConfig::from_env("inventory", &mut zero);

@@ -141,7 +141,11 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             Err(error) => {
                 let error = error.into_service_error();
                 // Already gone or COMPLETED: nothing to release.
-                if error.is_conditional_check_failed_exception() { Ok(()) } else { Err(store_error("DeleteItem", error)) }
+                if error.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(store_error("DeleteItem", error))
+                }
             }
         }
     }

@@ -73,7 +73,12 @@ impl<'a> Env<'a> {
     }
 
     /// Like [`Env::parsed_or`] with a parser of the caller's (extra rules: at least 1, a list).
-    pub fn parsed_with<T>(&mut self, name: &'static str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+    pub fn parsed_with<T>(
+        &mut self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
         let Some(text) = self.optional(name) else {
             return default;
         };

@@ -29,6 +29,29 @@ pub fn init_tracing() {
     };
 }
 
+/// An error and every cause under it, `outer: cause: root cause`, for a log field
+/// (`error = %ErrorChain(&error)`). Errors keep their causes as sources rather than folding them
+/// into their message, so without this a log line would show only the outermost one. A cause
+/// whose message its parent already shows (a transparent wrapper) is not repeated.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let message = error.to_string();
+            if !shown.contains(&message) {
+                write!(f, ": {message}")?;
+                shown = message;
+            }
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// The W3C `traceparent` for the X-Ray trace Lambda hands to this invocation
 /// (`_X_AMZN_TRACE_ID` / the `Lambda-Runtime-Trace-Id` header), so a trace can be followed
 /// across the asynchronous hop through SNS and SQS by tools that speak either format.
@@ -69,6 +92,25 @@ pub fn traceparent_from_xray(header: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("placing the order failed")]
+    struct Outer(#[source] Middle);
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    struct Middle(#[from] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("DynamoDB PutItem failed: throttled")]
+    struct Inner;
+
+    #[test]
+    fn an_error_chain_shows_every_cause_once() {
+        let error = Outer(Middle(Inner));
+        assert_eq!(
+            super::ErrorChain(&error).to_string(),
+            "placing the order failed: DynamoDB PutItem failed: throttled"
+        );
+    }
+
     use super::*;
 
     #[test]

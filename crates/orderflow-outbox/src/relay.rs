@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use futures::StreamExt;
 use orderflow_kit::Clock;
+use orderflow_observability::ErrorChain;
 use serde::Serialize;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -64,7 +65,7 @@ impl Relay {
         );
         async {
             if let Err(error) = self.publisher.publish(entry).await {
-                warn!(%error, "publishing an outbox entry failed; the next run retries it");
+                warn!(error = %ErrorChain(&error), "publishing an outbox entry failed; the next run retries it");
                 return false;
             }
             match self.outbox.mark_published(entry.event_id, self.clock.now()).await {
@@ -75,7 +76,7 @@ impl Relay {
                 Err(error) => {
                     // Published, so consumers will see it; the next run publishes it again and
                     // they de-duplicate on the event id.
-                    warn!(%error, "published but could not complete the outbox entry");
+                    warn!(error = %ErrorChain(&error), "published but could not complete the outbox entry");
                     false
                 }
             }
@@ -166,7 +167,10 @@ mod tests {
             .collect();
         world.publisher.fail_event(entries[1].event_id);
         world.clock.advance(TimeDelta::minutes(2));
-        assert_eq!(world.relay.run(TimeDelta::seconds(60)).await.expect("run"), RelayReport { published: 2, failed: 1 });
+        assert_eq!(
+            world.relay.run(TimeDelta::seconds(60)).await.expect("run"),
+            RelayReport { published: 2, failed: 1 }
+        );
         let still_pending: Vec<_> =
             world.outbox.entries().into_iter().filter(|stored| stored.published_at.is_none()).collect();
         assert_eq!(still_pending.len(), 1);

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use order_api::domain::{Order, SupportedCurrencies, request_hash, validate_order};
-use order_api::ports::OutboxEntry;
+use orderflow_outbox::OutboxEntry;
 use serde_json::Value;
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Bounds from the HTTP contract (`shared/contracts/http-api.md`).
+/// Bounds from the HTTP contract (`docs/contracts/http-api.md`).
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_CUSTOMER_ID_CHARS: usize = 64;
 pub const MAX_EMAIL_CHARS: usize = 254;

@@ -178,7 +178,7 @@ impl OrderApi {
             Ok(Some(order)) => Ok(response(StatusCode::OK, "application/json", order.to_json())),
             Ok(None) => Err(ApiError::NotFound("no such order")),
             Err(error) => {
-                error!(%order_id, %error, "reading the order failed");
+                error!(%order_id, error = %orderflow_observability::ErrorChain(&error), "reading the order failed");
                 Err(ApiError::Internal)
             }
         }
@@ -240,7 +240,7 @@ impl OrderApi {
                 Err(ApiError::IdempotencyKeyReused)
             }
             Err(error) => {
-                error!(%error, "placing the order failed");
+                error!(error = %orderflow_observability::ErrorChain(&error), "placing the order failed");
                 Err(ApiError::Internal)
             }
         }

@@ -3,7 +3,8 @@
 //! Hexagonal: [`domain`] is pure (validation, total, order and event construction), [`ports`]
 //! are the traits the [`service`] needs, [`adapters`] implement them (DynamoDB, SNS, in-memory),
 //! and [`http`] turns API Gateway requests into service calls and problems. `main.rs` only wires.
-//! The outbox relay reuses the ports and adapters.
+//! The transactional outbox (entry, publisher, relay) is the `orderflow-outbox` crate; the
+//! in-memory adapters and [`testing`] exist only with the `testing` feature (tests, benches).
 
 pub mod adapters;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod ports;
 pub mod service;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use http::OrderApi;

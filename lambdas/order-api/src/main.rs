@@ -5,22 +5,24 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
 use order_api::OrderApi;
-use order_api::adapters::dynamodb::{DynamoOrderStore, DynamoOutbox};
-use order_api::adapters::sns::SnsPublisher;
+use order_api::adapters::dynamodb::DynamoOrderStore;
 use order_api::config::Config;
-use order_api::ports::{SystemClock, UuidV7Ids};
+use order_api::ports::UuidV7Ids;
 use order_api::service::Dependencies;
+use orderflow_kit::{Env, SystemClock};
+use orderflow_outbox::{DynamoDbOutbox, SnsPublisher};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
-    let config = Config::from_env().inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
+    let config =
+        Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
     // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let deps = Dependencies {
         store: Arc::new(DynamoOrderStore::new(dynamodb.clone(), config.tables.clone())),
-        outbox: Arc::new(DynamoOutbox::new(dynamodb, config.tables.outbox.clone())),
+        outbox: Arc::new(DynamoDbOutbox::new(dynamodb, config.tables.outbox.clone())),
         publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn.clone())),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),

@@ -5,19 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use orderflow_kit::Clock;
+use orderflow_observability::ErrorChain;
+use orderflow_outbox::{EventPublisher, OutboxEntry, OutboxStore};
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order, ValidOrderRequest};
-use crate::ports::{
-    Clock, CommitOutcome, EventPublisher, IdSource, IdempotencyRecord, OrderStore, Outbox, OutboxEntry, Placement,
-    StoreError, StoredResponse,
-};
+use crate::ports::{CommitOutcome, IdSource, IdempotencyRecord, OrderStore, Placement, StoreError, StoredResponse};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
-/// How long a published outbox entry is kept (for audits) before TTL deletes it.
-pub const PUBLISHED_OUTBOX_TTL: TimeDelta = TimeDelta::days(7);
 /// Attempts at the transaction when concurrent same-key requests keep conflicting.
 const COMMIT_ATTEMPTS: u32 = 5;
 
@@ -25,7 +23,8 @@ const COMMIT_ATTEMPTS: u32 = 5;
 #[derive(Clone)]
 pub struct Dependencies {
     pub store: Arc<dyn OrderStore>,
-    pub outbox: Arc<dyn Outbox>,
+    /// Marks the entry published after the API's own publish; the relay uses it for the rest.
+    pub outbox: Arc<dyn OutboxStore>,
     pub publisher: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
@@ -54,8 +53,11 @@ pub enum PlaceOrderError {
     KeyReusedWithDifferentRequest,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("could not build the event: {0}")]
-    Event(String),
+    /// Every attempt lost a race (an order id collision, a transaction conflict).
+    #[error("the order write kept conflicting after {0} attempts")]
+    KeptConflicting(u32),
+    #[error("could not build the event")]
+    Event(#[source] orderflow_events::InvalidEvent),
 }
 
 pub struct OrderService {
@@ -93,7 +95,7 @@ impl OrderService {
                         // Without a key only an order id collision can fail the condition: a
                         // fresh id on the next attempt settles it.
                         if attempt >= COMMIT_ATTEMPTS {
-                            return Err(StoreError::Backend("order write kept conflicting".into()).into());
+                            return Err(PlaceOrderError::KeptConflicting(attempt));
                         }
                         continue;
                     };
@@ -110,7 +112,7 @@ impl OrderService {
                     // The winner has not committed yet (a transaction conflict), or its record
                     // just expired: try again shortly.
                     if attempt >= COMMIT_ATTEMPTS {
-                        return Err(StoreError::Backend("idempotency key kept conflicting".into()).into());
+                        return Err(PlaceOrderError::KeptConflicting(attempt));
                     }
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                 }
@@ -123,7 +125,7 @@ impl OrderService {
         let order = Order::place(command.request.clone(), self.deps.ids.new_id(), now);
         let mut event = order
             .to_event(self.deps.ids.new_id())
-            .map_err(|error| PlaceOrderError::Event(error.to_string()))?
+            .map_err(PlaceOrderError::Event)?
             .with_correlation_id(command.correlation_id);
         if let Some(traceparent) = command.traceparent {
             event = event.with_traceparent(traceparent);
@@ -148,11 +150,11 @@ impl OrderService {
                 info!(event_id = %entry.event_id, message_id, "event published");
                 if let Err(error) = self.deps.outbox.mark_published(entry.event_id, self.deps.clock.now()).await {
                     // The relay will publish it again; consumers de-duplicate on the event id.
-                    warn!(event_id = %entry.event_id, %error, "event published but the outbox entry stays pending");
+                    warn!(event_id = %entry.event_id, error = %ErrorChain(&error), "event published but the outbox entry stays pending");
                 }
             }
             Err(error) => {
-                warn!(event_id = %entry.event_id, %error, "publish failed; the outbox relay will publish the event");
+                warn!(event_id = %entry.event_id, error = %ErrorChain(&error), "publish failed; the outbox relay will publish the event");
             }
         }
     }

@@ -1,14 +1,18 @@
-//! Test support shared by this crate's tests and the outbox relay's: an in-memory wiring of the
-//! API and requests shaped like API Gateway REST proxy events.
+//! Test support for this crate's tests and benchmarks (feature `testing`): an in-memory wiring
+//! of the API and requests shaped like API Gateway REST proxy events.
+// Test builders: a bad input is a bug in the test, so they fail loudly.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response};
+use orderflow_kit::clock::ManualClock;
+use orderflow_outbox::adapters::memory::RecordingPublisher;
 use serde_json::{Map, Value, json};
 
 use crate::OrderApi;
-use crate::adapters::memory::{InMemoryStore, ManualClock, RecordingPublisher, SequentialIds};
+use crate::adapters::memory::{InMemoryStore, SequentialIds};
 use crate::domain::SupportedCurrencies;
 use crate::service::Dependencies;
 
@@ -36,11 +40,11 @@ impl Harness {
     pub fn new() -> Self {
         let store = Arc::new(InMemoryStore::new());
         let publisher = Arc::new(RecordingPublisher::new());
-        let clock = Arc::new(ManualClock::at(DateTime::from_timestamp_millis(START_MILLIS).unwrap_or_else(Utc::now)));
+        let clock = Arc::new(ManualClock::new(DateTime::from_timestamp_millis(START_MILLIS).unwrap_or_else(Utc::now)));
         let ids = Arc::new(SequentialIds::default());
         let deps = Dependencies {
             store: store.clone(),
-            outbox: store.clone(),
+            outbox: store.outbox(),
             publisher: publisher.clone(),
             clock: clock.clone(),
             ids: ids.clone(),

@@ -1,4 +1,4 @@
-//! The HTTP contract (`shared/contracts/http-api.md`), tested through the Lambda handler with
+//! The HTTP contract (`docs/contracts/http-api.md`), tested through the Lambda handler with
 //! requests shaped like API Gateway REST proxy events and in-memory adapters.
 // Test code: a failed expectation should stop the test right there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -327,6 +327,6 @@ async fn a_publish_failure_still_answers_201_and_leaves_the_entry_pending() {
     let outbox = harness.store.outbox_entries();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].published_at, None, "pending: the relay will publish it");
-    assert_eq!(Value::String(outbox[0].entry.order_id.to_string()), order_id);
+    assert_eq!(Value::String(outbox[0].entry.subject.clone()), order_id);
     assert!(harness.publisher.published().is_empty());
 }

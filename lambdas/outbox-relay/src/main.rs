@@ -10,7 +10,8 @@ use outbox_relay::handler::RelayHandler;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
-    let config = Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
+    let config =
+        Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
     // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let relay = Relay::new(

@@ -43,7 +43,8 @@ impl InMemoryOutbox {
         if entries.contains_key(&entry.event_id) {
             return false;
         }
-        entries.insert(entry.event_id, StoredOutboxEntry { entry: entry.clone(), published_at: None, expires_at: None });
+        entries
+            .insert(entry.event_id, StoredOutboxEntry { entry: entry.clone(), published_at: None, expires_at: None });
         true
     }
 

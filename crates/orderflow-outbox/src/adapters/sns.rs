@@ -28,11 +28,8 @@ impl EventPublisher for SnsPublisher {
         let mut attributes = HashMap::new();
         for (name, value) in entry.message_attributes() {
             // Subscription filter policies match String attributes.
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|error| {
+            let attribute =
+                MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|error| {
                     PublishError::new(entry.event_id, format!("attribute {name}: {error}"), Some(Box::new(error)))
                 })?;
             attributes.insert(name.to_owned(), attribute);

@@ -1,40 +1,29 @@
-//! In-memory adapters for unit tests: one lock around all tables makes a placement atomic,
-//! like the DynamoDB transaction it stands in for.
+//! In-memory adapters for unit tests (feature `testing`): one lock around the order tables
+//! makes a placement atomic, like the DynamoDB transaction it stands in for.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use orderflow_outbox::adapters::memory::{InMemoryOutbox, StoredOutboxEntry};
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order};
-use crate::ports::{
-    Clock, CommitOutcome, EventPublisher, IdSource, IdempotencyRecord, OrderStore, Outbox, OutboxEntry, Placement,
-    PublishError, StoreError,
-};
-use crate::service::PUBLISHED_OUTBOX_TTL;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredOutboxEntry {
-    pub entry: OutboxEntry,
-    /// `None` while pending (the entry is on the sparse index).
-    pub published_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
+use crate::ports::{CommitOutcome, IdSource, IdempotencyRecord, OrderStore, Placement, StoreError};
 
 #[derive(Default)]
 struct Tables {
     orders: HashMap<Uuid, Order>,
     idempotency: HashMap<String, IdempotencyRecord>,
-    outbox: HashMap<Uuid, StoredOutboxEntry>,
 }
 
-/// OrdersTable, IdempotencyTable and OutboxTable in memory.
+/// OrdersTable and IdempotencyTable in memory, writing each placement's entry into `outbox`.
 #[derive(Default)]
 pub struct InMemoryStore {
     tables: Mutex<Tables>,
+    outbox: Arc<InMemoryOutbox>,
     fail_reads: AtomicBool,
     fail_writes: AtomicBool,
 }
@@ -44,10 +33,16 @@ impl InMemoryStore {
         Self::default()
     }
 
+    /// The outbox the placements write to, for the service's and the relay's side of it.
+    pub fn outbox(&self) -> Arc<InMemoryOutbox> {
+        Arc::clone(&self.outbox)
+    }
+
     /// Makes every later store call fail, as if DynamoDB were unreachable.
     pub fn fail_everything(&self, fail: bool) {
         self.fail_reads.store(fail, Ordering::SeqCst);
         self.fail_writes.store(fail, Ordering::SeqCst);
+        self.outbox.set_failing(fail);
     }
 
     pub fn order_count(&self) -> usize {
@@ -59,9 +54,7 @@ impl InMemoryStore {
     }
 
     pub fn outbox_entries(&self) -> Vec<StoredOutboxEntry> {
-        let mut entries: Vec<_> = self.lock().outbox.values().cloned().collect();
-        entries.sort_by_key(|stored| stored.entry.created_at);
-        entries
+        self.outbox.entries()
     }
 
     fn lock(&self) -> MutexGuard<'_, Tables> {
@@ -70,7 +63,7 @@ impl InMemoryStore {
     }
 
     fn check(&self, flag: &AtomicBool) -> Result<(), StoreError> {
-        if flag.load(Ordering::SeqCst) { Err(StoreError::Backend("injected failure".into())) } else { Ok(()) }
+        if flag.load(Ordering::SeqCst) { Err(StoreError::Unavailable("injected failure")) } else { Ok(()) }
     }
 }
 
@@ -85,19 +78,17 @@ impl OrderStore for InMemoryStore {
                 return Ok(CommitOutcome::IdempotencyKeyTaken);
             }
         }
-        if tables.orders.contains_key(&placement.order.order_id)
-            || tables.outbox.contains_key(&placement.outbox.event_id)
-        {
+        if tables.orders.contains_key(&placement.order.order_id) || self.outbox.contains(placement.outbox.event_id) {
+            return Ok(CommitOutcome::Contended);
+        }
+        // Under the tables' lock, so no other placement interleaves: all three writes or none.
+        if !self.outbox.insert_pending(&placement.outbox) {
             return Ok(CommitOutcome::Contended);
         }
         tables.orders.insert(placement.order.order_id, placement.order.clone());
         if let Some(record) = &placement.idempotency {
             tables.idempotency.insert(IdempotencyRecord::partition_key(&record.key), record.clone());
         }
-        tables.outbox.insert(
-            placement.outbox.event_id,
-            StoredOutboxEntry { entry: placement.outbox.clone(), published_at: None, expires_at: None },
-        );
         Ok(CommitOutcome::Committed)
     }
 
@@ -109,116 +100,6 @@ impl OrderStore for InMemoryStore {
     async fn find_idempotency_record(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.check(&self.fail_reads)?;
         Ok(self.lock().idempotency.get(&IdempotencyRecord::partition_key(key)).cloned())
-    }
-}
-
-#[async_trait]
-impl Outbox for InMemoryStore {
-    async fn pending_created_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.check(&self.fail_reads)?;
-        let mut pending: Vec<OutboxEntry> = self
-            .lock()
-            .outbox
-            .values()
-            .filter(|stored| stored.published_at.is_none() && stored.entry.created_at <= cutoff)
-            .map(|stored| stored.entry.clone())
-            .collect();
-        pending.sort_by_key(|entry| entry.created_at);
-        pending.truncate(limit);
-        Ok(pending)
-    }
-
-    async fn mark_published(&self, event_id: Uuid, published_at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.check(&self.fail_writes)?;
-        match self.lock().outbox.get_mut(&event_id) {
-            Some(stored) => {
-                stored.published_at = Some(published_at);
-                stored.expires_at = Some(published_at + PUBLISHED_OUTBOX_TTL);
-                Ok(())
-            }
-            None => Err(StoreError::Backend(format!("no outbox entry {event_id}"))),
-        }
-    }
-}
-
-/// A message as the publisher saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedMessage {
-    pub event_id: Uuid,
-    pub body: String,
-    pub attributes: Vec<(String, String)>,
-}
-
-/// Records what it publishes; can be switched to fail, like an SNS outage.
-#[derive(Default)]
-pub struct RecordingPublisher {
-    published: Mutex<Vec<PublishedMessage>>,
-    failing: AtomicBool,
-    /// Fail only the entries of these events (a partial outage), when not failing everything.
-    failing_events: Mutex<Vec<Uuid>>,
-}
-
-impl RecordingPublisher {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn set_failing(&self, failing: bool) {
-        self.failing.store(failing, Ordering::SeqCst);
-    }
-
-    pub fn fail_event(&self, event_id: Uuid) {
-        self.failing_events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(event_id);
-    }
-
-    pub fn published(&self) -> Vec<PublishedMessage> {
-        self.published.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
-    }
-}
-
-#[async_trait]
-impl EventPublisher for RecordingPublisher {
-    async fn publish(&self, entry: &OutboxEntry) -> Result<String, PublishError> {
-        let failing_event =
-            self.failing_events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&entry.event_id);
-        if self.failing.load(Ordering::SeqCst) || failing_event {
-            return Err(PublishError("injected SNS outage".into()));
-        }
-        let mut published = self.published.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        published.push(PublishedMessage {
-            event_id: entry.event_id,
-            body: entry.body.clone(),
-            attributes: entry
-                .message_attributes()
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
-        });
-        Ok(format!("message-{}", published.len()))
-    }
-}
-
-/// A clock that moves only when told to.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn at(time: DateTime<Utc>) -> Self {
-        ManualClock(Mutex::new(time))
-    }
-
-    pub fn advance(&self, by: TimeDelta) {
-        let mut now = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

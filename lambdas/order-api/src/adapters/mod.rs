@@ -1,5 +1,6 @@
-//! One adapter per backend, plus in-memory ones for tests.
+//! One adapter per backend (DynamoDB here; the outbox's SNS publisher is in `orderflow-outbox`),
+//! plus in-memory ones for tests.
 
 pub mod dynamodb;
+#[cfg(feature = "testing")]
 pub mod memory;
-pub mod sns;
