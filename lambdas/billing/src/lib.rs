@@ -1,205 +1,92 @@
 //! Charges the customer for placed orders.
 //!
-//! The charge goes through a [`PaymentGateway`] with the event id as its idempotency key, so a
-//! retried or duplicated event can never charge twice, and its outcome (CAPTURED or DECLINED) is
-//! written as exactly one `payments` record per order by a conditional put: whichever of two
-//! concurrent attempts writes second finds the record and stands down.
+//! The rule: an order is charged at most once and has exactly one payment record. The charge
+//! goes through a [`PaymentGateway`] with the event id as its idempotency key, so a retried or
+//! duplicated event gets the gateway's first answer instead of a second charge. Its outcome
+//! (CAPTURED, or DECLINED: a business outcome, not an error) is written as one `payments` record
+//! per order by a conditional put: whichever of two concurrent attempts writes second finds the
+//! record and stands down, and an order that already has a record is not charged again.
+//!
+//! Layout, the same in every consumer:
+//! - [`domain`]: the values and [`BillingHandler`], including the one mapping of failures to
+//!   transient or permanent;
+//! - [`ports`]: the gateway and payments traits and their errors;
+//! - [`adapters`]: DynamoDB, the simulated gateway and (feature `testing`, never in a release
+//!   binary) an in-memory store;
+//! - [`processor_from_env`]: the production wiring, used by `main.rs`.
 
-mod dynamodb;
-mod gateway;
-mod memory;
+pub mod adapters;
+pub mod domain;
+pub mod ports;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use orderflow_consumer::{
-    BatchProcessor, ConfigError, ConsumerConfig, DynamoDbIdempotencyStore, EventHandler, HandlerError, required_env,
-};
-use orderflow_events::{Money, OrderEvent, OrderPlacedEvent};
-use tracing::{info, warn};
-use uuid::Uuid;
+use orderflow_consumer::{BatchProcessor, ConsumerConfig, DynamoDbIdempotencyStore};
+use orderflow_kit::{Env, EnvError};
 
-pub use dynamodb::DynamoDbPaymentsStore;
-pub use gateway::{DEFAULT_DECLINE_ABOVE, SimulatedGateway};
-pub use memory::InMemoryPaymentsStore;
+#[cfg(any(test, feature = "testing"))]
+pub use adapters::InMemoryPaymentsStore;
+pub use adapters::{DEFAULT_DECLINE_ABOVE, DynamoDbPaymentsStore, SimulatedGateway};
+pub use domain::{BillingHandler, ChargeRequest, ChargeResult, Payment, PaymentStatus, RecordOutcome};
+pub use ports::{GatewayError, PaymentGateway, PaymentsError, PaymentsStore};
 
 /// The consumer's name: the prefix of its idempotency keys. Never change it.
 pub const CONSUMER: &str = "billing";
 
-/// `status` of a payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentStatus {
-    Captured,
-    Declined,
+/// The production processor: simulated gateway, DynamoDB adapters, settings from the process
+/// environment. Every missing or invalid variable is named in the one error.
+pub fn processor_from_env(aws: &aws_config::SdkConfig) -> Result<BatchProcessor, EnvError> {
+    processor_from(aws, Env::process())
 }
 
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Captured => "CAPTURED",
-            PaymentStatus::Declined => "DECLINED",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "CAPTURED" => Some(PaymentStatus::Captured),
-            "DECLINED" => Some(PaymentStatus::Declined),
-            _ => None,
-        }
-    }
-}
-
-/// A charge as the gateway sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeRequest {
-    /// The same key always gets the same result and charges at most once: the event id.
-    pub idempotency_key: String,
-    pub order_id: Uuid,
-    pub amount: Money,
-}
-
-/// What the gateway decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeResult {
-    pub status: PaymentStatus,
-    /// The gateway's reference for the charge (or the declined attempt).
-    pub reference: String,
-    pub decline_reason: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// Timeouts, 5xx, throttling: retry with the same key.
-    #[error("payment gateway unavailable: {0}")]
-    Unavailable(String),
-    /// The gateway refuses the request itself (not the card): retrying will not help.
-    #[error("payment gateway rejected the request: {0}")]
-    InvalidRequest(String),
-}
-
-/// The payment-gateway port.
-#[async_trait]
-pub trait PaymentGateway: Send + Sync {
-    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeResult, GatewayError>;
-}
-
-/// One `payments` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payment {
-    pub order_id: Uuid,
-    pub status: PaymentStatus,
-    pub amount: Money,
-    pub event_id: Uuid,
-    pub gateway_reference: String,
-    pub decline_reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordOutcome {
-    Recorded,
-    /// The order already had a payment record: it stands, this one was not written.
-    AlreadyRecorded(Payment),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PaymentsError {
-    #[error("payments store request failed: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("stored payment is malformed: {0}")]
-    Malformed(String),
-}
-
-/// The payments port: PaymentsTable, one record per order.
-#[async_trait]
-pub trait PaymentsStore: Send + Sync {
-    async fn find(&self, order_id: Uuid) -> Result<Option<Payment>, PaymentsError>;
-    /// Writes the record unless the order has one already.
-    async fn record(&self, payment: &Payment) -> Result<RecordOutcome, PaymentsError>;
-}
-
-#[derive(Debug, thiserror::Error)]
-enum BillingError {
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
-    #[error(transparent)]
-    Payments(#[from] PaymentsError),
-}
-
-/// The consumer: charge once, record once.
-pub struct BillingHandler {
-    gateway: Arc<dyn PaymentGateway>,
-    payments: Arc<dyn PaymentsStore>,
-}
-
-impl BillingHandler {
-    pub fn new(gateway: Arc<dyn PaymentGateway>, payments: Arc<dyn PaymentsStore>) -> Self {
-        BillingHandler { gateway, payments }
-    }
-
-    async fn bill(&self, event: &OrderPlacedEvent) -> Result<(), BillingError> {
-        let order_id = event.data().order_id();
-        // A record means the order is settled, whichever event settled it; this also keeps a
-        // second event for the same order (a new id) from charging again.
-        if let Some(existing) = self.payments.find(order_id).await? {
-            info!(status = existing.status.as_str(), "payment already recorded; nothing to do");
-            return Ok(());
-        }
-        let request = ChargeRequest { idempotency_key: event.id().to_string(), order_id, amount: event.data().total() };
-        let result = self.gateway.charge(&request).await?;
-        let payment = Payment {
-            order_id,
-            status: result.status,
-            amount: request.amount,
-            event_id: event.id(),
-            gateway_reference: result.reference,
-            decline_reason: result.decline_reason,
-        };
-        match self.payments.record(&payment).await? {
-            RecordOutcome::Recorded => info!(
-                status = payment.status.as_str(),
-                amount = payment.amount.amount,
-                currency = %payment.amount.currency,
-                gateway_reference = %payment.gateway_reference,
-                decline_reason = payment.decline_reason.as_deref(),
-                "payment recorded"
-            ),
-            RecordOutcome::AlreadyRecorded(existing) if existing.event_id == payment.event_id => {
-                info!(status = existing.status.as_str(), "payment recorded concurrently by another attempt")
-            }
-            RecordOutcome::AlreadyRecorded(existing) => warn!(
-                existing_event_id = %existing.event_id,
-                existing_status = existing.status.as_str(),
-                "order already has a payment from another event; this charge is not recorded"
-            ),
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl EventHandler for BillingHandler {
-    async fn handle(&self, event: &OrderEvent) -> Result<(), HandlerError> {
-        match event {
-            OrderEvent::OrderPlacedV1(placed) => self.bill(placed).await.map_err(|error| match error {
-                BillingError::Gateway(GatewayError::InvalidRequest(_))
-                | BillingError::Payments(PaymentsError::Malformed(_)) => HandlerError::permanent(error),
-                _ => HandlerError::transient(error),
-            }),
-            other => {
-                info!(event_type = other.event_type(), "event type ignored by billing");
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The production processor: simulated gateway, DynamoDB adapters, settings from the environment.
-pub fn processor_from_env(aws: &aws_config::SdkConfig) -> Result<BatchProcessor, ConfigError> {
-    let config = ConsumerConfig::from_env(CONSUMER)?;
+fn processor_from(aws: &aws_config::SdkConfig, mut env: Env<'_>) -> Result<BatchProcessor, EnvError> {
+    let config = ConsumerConfig::from_env(CONSUMER, &mut env);
+    let payments_table = env.required("PAYMENTS_TABLE_NAME");
+    let idempotency_table = env.required("IDEMPOTENCY_TABLE_NAME");
+    let decline_above = env.parsed_or("PAYMENT_DECLINE_ABOVE", DEFAULT_DECLINE_ABOVE);
+    let (config, payments_table, idempotency_table, decline_above) =
+        env.finish((config, payments_table, idempotency_table, decline_above))?;
     let client = aws_sdk_dynamodb::Client::new(aws);
-    let payments = DynamoDbPaymentsStore::new(client.clone(), required_env("PAYMENTS_TABLE_NAME")?);
-    let idempotency = DynamoDbIdempotencyStore::new(client, required_env("IDEMPOTENCY_TABLE_NAME")?);
-    let handler = BillingHandler::new(Arc::new(SimulatedGateway::from_env()?), Arc::new(payments));
+    let payments = DynamoDbPaymentsStore::new(client.clone(), payments_table);
+    let idempotency = DynamoDbIdempotencyStore::new(client, idempotency_table);
+    let handler = BillingHandler::new(Arc::new(SimulatedGateway::new(decline_above)), Arc::new(payments));
     Ok(BatchProcessor::new(config, Arc::new(handler), Arc::new(idempotency)))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::{BehaviorVersion, SdkConfig};
+
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
+        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
+    }
+
+    fn aws() -> SdkConfig {
+        SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build()
+    }
+
+    #[test]
+    fn a_bad_deploy_names_every_problem_at_once() {
+        let bad = env(&[("PAYMENT_DECLINE_ABOVE", "lots"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
+        let Err(error) = processor_from(&aws(), bad) else { panic!("an incomplete environment was accepted") };
+        assert_eq!(error.missing, vec!["PAYMENTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"]);
+        let invalid: Vec<_> = error.invalid.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(invalid, vec!["IDEMPOTENCY_IN_PROGRESS_SECONDS", "PAYMENT_DECLINE_ABOVE"]);
+    }
+
+    #[test]
+    fn a_complete_environment_builds_the_processor() {
+        let good = env(&[
+            ("PAYMENTS_TABLE_NAME", "payments"),
+            ("IDEMPOTENCY_TABLE_NAME", "idempotency"),
+            ("SERVICE_NAME", "billing-svc"),
+        ]);
+        let processor = processor_from(&aws(), good).unwrap();
+        assert_eq!(
+            (processor.config().consumer.as_str(), processor.config().service.as_str()),
+            (CONSUMER, "billing-svc")
+        );
+    }
 }

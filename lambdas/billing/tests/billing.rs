@@ -13,6 +13,8 @@ use billing::{
 use lambda_runtime::{Context, LambdaEvent};
 use orderflow_consumer::testing::{order_placed, sqs_event, sqs_message};
 use orderflow_consumer::{BatchProcessor, ConsumerConfig, IdempotencyStore, InMemoryIdempotencyStore};
+use orderflow_kit::Clock;
+use orderflow_kit::clock::ManualClock;
 
 /// The simulated gateway, slowed down so concurrent attempts overlap, counting calls.
 struct SlowGateway {
@@ -32,6 +34,7 @@ impl PaymentGateway for SlowGateway {
 struct Setup {
     gateway: Arc<SlowGateway>,
     payments: Arc<InMemoryPaymentsStore>,
+    clock: Arc<ManualClock>,
 }
 
 impl Setup {
@@ -39,11 +42,12 @@ impl Setup {
         Setup {
             gateway: Arc::new(SlowGateway { inner: SimulatedGateway::new(decline_above), calls: AtomicUsize::new(0) }),
             payments: Arc::new(InMemoryPaymentsStore::new()),
+            clock: Arc::new(ManualClock::at_contract_time()),
         }
     }
 
     fn processor(&self, idempotency: Arc<dyn IdempotencyStore>) -> BatchProcessor {
-        let handler = BillingHandler::new(self.gateway.clone(), self.payments.clone());
+        let handler = BillingHandler::new(self.gateway.clone(), self.payments.clone()).with_clock(self.clock.clone());
         BatchProcessor::new(ConsumerConfig::new(CONSUMER), Arc::new(handler), idempotency)
     }
 }
@@ -64,6 +68,7 @@ async fn captures_an_order_within_the_limit() {
     assert_eq!(payment.amount, event.data().total());
     assert_eq!(payment.event_id, event.id());
     assert_eq!(payment.gateway_reference, format!("sim_ch_{}", event.id().simple()));
+    assert_eq!(payment.created_at, setup.clock.now());
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 use billing::{DynamoDbPaymentsStore, Payment, PaymentStatus, PaymentsStore, RecordOutcome};
 use orderflow_consumer::testing::dynamodb::{create_table, delete_table, local_client};
 use orderflow_events::Money;
+use orderflow_kit::Clock;
+use orderflow_kit::clock::ManualClock;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -21,6 +23,8 @@ async fn one_payment_per_order_against_dynamodb() {
         event_id: Uuid::now_v7(),
         gateway_reference: "sim_ch_x".into(),
         decline_reason: None,
+        // Milliseconds, as stored: the record read back must equal the one written.
+        created_at: ManualClock::at_contract_time().now(),
     };
     assert_eq!(store.find(payment.order_id).await.unwrap(), None);
     assert_eq!(store.record(&payment).await.unwrap(), RecordOutcome::Recorded);

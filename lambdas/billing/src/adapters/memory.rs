@@ -1,10 +1,13 @@
+//! An in-memory payments store (tests only: feature `testing`).
+
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Payment, PaymentsError, PaymentsStore, RecordOutcome};
+use crate::domain::{Payment, RecordOutcome};
+use crate::ports::{PaymentsError, PaymentsStore};
 
 /// An in-memory [`PaymentsStore`] with the conditional-put semantics of the DynamoDB one.
 #[derive(Debug, Default)]
@@ -22,6 +25,7 @@ impl InMemoryPaymentsStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Payment>> {
+        // A panicking test thread must not hide the payments from the other assertions.
         self.payments.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -1,13 +1,18 @@
-use async_trait::async_trait;
-use orderflow_consumer::ConfigError;
+//! The shipped payment gateway: a deterministic simulation.
 
-use crate::{ChargeRequest, ChargeResult, GatewayError, PaymentGateway, PaymentStatus};
+use async_trait::async_trait;
+
+use crate::domain::{ChargeRequest, ChargeResult, PaymentStatus};
+use crate::ports::{GatewayError, PaymentGateway};
 
 /// Default `PAYMENT_DECLINE_ABOVE`, in minor units.
 pub const DEFAULT_DECLINE_ABOVE: u64 = 100_000;
 
-/// The shipped gateway: a deterministic simulation, so that the whole flow can run (and be
-/// tested end to end) without a payment provider. Its rules:
+/// The decline reason of a total above the limit (`declineReason`).
+pub const AMOUNT_OVER_LIMIT: &str = "AMOUNT_OVER_LIMIT";
+
+/// A deterministic simulation, so that the whole flow can run (and be tested end to end)
+/// without a payment provider. Its rules:
 ///
 /// 1. an order whose total is above `decline_above` minor units (`PAYMENT_DECLINE_ABOVE`,
 ///    default 100000, whatever the currency) is DECLINED with reason `AMOUNT_OVER_LIMIT`;
@@ -16,26 +21,22 @@ pub const DEFAULT_DECLINE_ABOVE: u64 = 100_000;
 ///    `sim_dc_<key>` when declined, the key's dashes dropped), so the same key always gets the
 ///    same result and reference, as with a real gateway's idempotency keys.
 ///
-/// It never fails: the result is a pure function of the request.
+/// It never fails: the result is a pure function of the request. The limit is given by the
+/// caller (`processor_from_env` reads it), so the gateway itself never looks at the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimulatedGateway {
     decline_above: u64,
 }
 
+impl Default for SimulatedGateway {
+    fn default() -> Self {
+        SimulatedGateway::new(DEFAULT_DECLINE_ABOVE)
+    }
+}
+
 impl SimulatedGateway {
     pub fn new(decline_above: u64) -> Self {
         SimulatedGateway { decline_above }
-    }
-
-    /// `PAYMENT_DECLINE_ABOVE` or the default.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        match std::env::var("PAYMENT_DECLINE_ABOVE") {
-            Err(_) => Ok(SimulatedGateway::new(DEFAULT_DECLINE_ABOVE)),
-            Ok(value) if value.trim().is_empty() => Ok(SimulatedGateway::new(DEFAULT_DECLINE_ABOVE)),
-            Ok(value) => value.trim().parse().map(SimulatedGateway::new).map_err(|error: std::num::ParseIntError| {
-                ConfigError::Invalid { name: "PAYMENT_DECLINE_ABOVE", value, reason: error.to_string() }
-            }),
-        }
     }
 
     pub fn decline_above(&self) -> u64 {
@@ -51,7 +52,7 @@ impl PaymentGateway for SimulatedGateway {
             ChargeResult {
                 status: PaymentStatus::Declined,
                 reference: format!("sim_dc_{key}"),
-                decline_reason: Some("AMOUNT_OVER_LIMIT".to_owned()),
+                decline_reason: Some(AMOUNT_OVER_LIMIT.to_owned()),
             }
         } else {
             ChargeResult { status: PaymentStatus::Captured, reference: format!("sim_ch_{key}"), decline_reason: None }
@@ -84,5 +85,10 @@ mod tests {
         assert_eq!(above.status, PaymentStatus::Declined);
         assert_eq!(above.decline_reason.as_deref(), Some("AMOUNT_OVER_LIMIT"));
         assert_eq!(gateway.charge(&request("a-b", 1000)).await.unwrap(), at_limit);
+    }
+
+    #[test]
+    fn the_default_limit_is_the_documented_one() {
+        assert_eq!(SimulatedGateway::default().decline_above(), 100_000);
     }
 }
