@@ -256,12 +256,13 @@ impl Harness {
         attributes.values().filter_map(|v| v.parse::<u64>().ok()).sum()
     }
 
-    pub fn dlq_urls(&self) -> [&str; 3] {
-        [
-            self.stack.output("InventoryDlqUrl"),
-            self.stack.output("BillingDlqUrl"),
-            self.stack.output("NotificationDlqUrl"),
-        ]
+    /// Every DLQ of the stack: the outputs ending in `DlqUrl` (the contract's rule for tools), so
+    /// a consumer added to the template is covered without a list to keep here.
+    pub fn dlq_urls(&self) -> Vec<&str> {
+        let mut names: Vec<&String> = self.stack.outputs.keys().filter(|name| name.ends_with("DlqUrl")).collect();
+        names.sort();
+        assert!(!names.is_empty(), "the stack has no DlqUrl outputs");
+        names.into_iter().map(|name| self.stack.output(name)).collect()
     }
 
     pub async fn assert_every_dlq_empty(&self) {

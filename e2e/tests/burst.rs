@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use orderflow_e2e::{Harness, TestOrder, eventually, sent_emails, string};
+use e2e::{Harness, TestOrder, eventually, sent_emails, string};
 use uuid::Uuid;
 
 /// Requests in flight at once.

@@ -1,4 +1,4 @@
-//! Every error row of `shared/contracts/http-api.md`, through API Gateway, on the deployed stack:
+//! Every error row of `docs/contracts/http-api.md`, through API Gateway, on the deployed stack:
 //! the status, a problem+json body that names every bad field, nothing internal leaked, and
 //! nothing stored or published.
 // Test code: a failed expectation should stop the test right there.
@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use orderflow_e2e::spy::SpyQueue;
-use orderflow_e2e::{ApiResponse, Harness, TestOrder};
+use e2e::spy::SpyQueue;
+use e2e::{ApiResponse, Harness, TestOrder};
 use serde_json::{Value, json};
 
 /// Words that would betray an internal detail in an error body.

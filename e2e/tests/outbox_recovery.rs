@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::types::{Environment, LastUpdateStatus};
-use orderflow_e2e::{Harness, TestOrder, eventually, number, string};
+use e2e::{Harness, TestOrder, eventually, number, string};
 use serde_json::Value;
 
 const TOPIC_VARIABLE: &str = "ORDER_EVENTS_TOPIC_ARN";

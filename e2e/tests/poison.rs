@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use chrono::{SubsecRound, Utc};
-use orderflow_e2e::{Harness, TestOrder, eventually, string};
+use e2e::{Harness, TestOrder, eventually, string};
 use orderflow_events::{CloudEvent, Customer, LineItem, Money, ORDER_SERVICE_SOURCE, OrderPlacedV1};
 use uuid::Uuid;
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use orderflow_e2e::spy::SpyQueue;
-use orderflow_e2e::{Harness, TestOrder, eventually, number, string};
+use e2e::spy::SpyQueue;
+use e2e::{Harness, TestOrder, eventually, number, string};
 use orderflow_events::{CloudEvent, Currency, Customer, LineItem, Money, ORDER_SERVICE_SOURCE, OrderPlacedV1};
 use uuid::Uuid;
 

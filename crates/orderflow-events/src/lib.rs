@@ -1,6 +1,6 @@
 //! The OrderPlaced event contract shared by the order service and every consumer.
 //!
-//! The wire format is fixed by `shared/contracts/order-placed.v1.md`: a CloudEvents 1.0 envelope in
+//! The wire format is fixed by `docs/contracts/order-placed.v1.md`: a CloudEvents 1.0 envelope in
 //! JSON structured mode carrying [`OrderPlacedV1`] data. This crate makes an invalid event
 //! impossible to build ([`OrderPlacedV1::new`] upholds every invariant) and impossible to accept
 //! ([`decode_message`] checks the same invariants), and it is the one source of truth for the SNS

@@ -5,14 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use orderflow_e2e::{Harness, eventually, number, string};
+use e2e::{Harness, eventually, number, string};
+use orderflow_events::Money;
 use serde_json::json;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The project's one money display (`EUR 39.98`, `JPY 3998`).
 fn money(minor_units: u64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", minor_units / 100, minor_units % 100)
+    Money::new(minor_units, currency.parse().expect("an ISO 4217 code")).to_string()
 }
 
 #[tokio::main]
@@ -69,7 +71,7 @@ async fn main() {
         emails[0]["Subject"].as_str().unwrap_or("")
     );
     let dlq_depth: u64 =
-        futures::future::join_all(harness.dlq_urls().map(|dlq| harness.queue_depth(dlq))).await.iter().sum();
+        futures::future::join_all(harness.dlq_urls().into_iter().map(|dlq| harness.queue_depth(dlq))).await.iter().sum();
     println!("  dead-letter queues: {dlq_depth} messages");
     println!("\nRead it back: curl -s {}", harness.url(&format!("/orders/{order_id}")));
 }

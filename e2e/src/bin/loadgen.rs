@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Select};
 use futures::StreamExt;
-use orderflow_e2e::{Harness, TestOrder, sent_emails};
+use e2e::{Harness, TestOrder, sent_emails};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -343,7 +343,7 @@ async fn main() {
             .await;
         (placed, ms(started.elapsed()))
     };
-    let endpoint = orderflow_e2e::endpoint();
+    let endpoint = e2e::endpoint();
     let peak_environments = std::cell::RefCell::new(HashMap::<String, u64>::new());
     let polling = async {
         let mut series: Vec<Value> = Vec::new();
