@@ -25,7 +25,9 @@ test: lint unit infra-check localstack-test e2e ## Everything CI runs: lints, un
 # --- pieces ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: ## rustfmt and clippy (-D warnings)
+lint: ## ruff, shellcheck, doc links, rustfmt and clippy (-D warnings)
+	scripts/lint
+	scripts/check-docs
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
@@ -67,8 +69,12 @@ seed: ## Load the seed stock into the local stack
 deploy: ## Build with SAM and deploy to AWS (guided on first use)
 	infra/scripts/deploy
 
+.PHONY: template
+template: ## Regenerate the consumers' part of infra/template.yaml from infra/consumers.yaml
+	infra/scripts/generate-template
+
 .PHONY: schemas
-schemas: ## Regenerate events/schemas from the event types
+schemas: ## Regenerate crates/orderflow-events/schemas from the event types
 	$(CARGO) run -p orderflow-events --example generate-schema
 
 .PHONY: bench

@@ -3,7 +3,8 @@
 //! the outbox relay delivers the same event and each consumer acts once.
 //!
 //! This test changes the deployed order function's configuration, so it is a test binary of its
-//! own: cargo runs test binaries one after another, never beside the other end-to-end tests.
+//! own, which scripts/e2e runs only after the suites that place orders through the API (beside
+//! the poison suite, which sends straight to a queue).
 // Test code: a failed expectation should stop the test right there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
