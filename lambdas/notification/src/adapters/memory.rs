@@ -1,12 +1,16 @@
+//! An in-memory email sender and notifications store (tests only: feature `testing`).
+
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Email, EmailSender, NotificationRecord, NotificationsError, NotificationsStore, SendError};
+use crate::domain::NotificationRecord;
+use crate::domain::render::Email;
+use crate::ports::{EmailSender, NotificationsError, NotificationsStore, SendError};
 
-/// An [`EmailSender`] that keeps what it "sends": for tests and local runs.
+/// An [`EmailSender`] that keeps what it "sends".
 #[derive(Debug, Default)]
 pub struct InMemoryEmailSender {
     sent: Mutex<Vec<Email>>,

@@ -1,8 +1,9 @@
-//! The confirmation email: a plain-text and an HTML part, from the event alone.
+//! The confirmation email: a plain-text and an HTML part, from the event alone. Amounts are
+//! shown by `Money`'s `Display` (`EUR 39.98`, `JPY 3998`, `KWD 1.250`).
 
 use std::fmt::Write;
 
-use orderflow_events::{Currency, OrderPlacedEvent};
+use orderflow_events::{Money, OrderPlacedEvent};
 
 /// An email ready to send (the sender is the adapter's business).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,29 +12,6 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
-}
-
-/// Digits after the decimal point of a currency's minor unit (ISO 4217). Most have two; these
-/// are the exceptions in use today.
-pub fn minor_unit_exponent(currency: Currency) -> u32 {
-    match currency.as_str() {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        "CLF" | "UYW" => 4,
-        _ => 2,
-    }
-}
-
-/// `amount` minor units as a decimal with the currency code: `EUR 39.98`, `JPY 3998`,
-/// `KWD 1.250`. Integer arithmetic only: money never goes through floating point.
-pub fn format_money(amount: u64, currency: Currency) -> String {
-    let exponent = minor_unit_exponent(currency);
-    if exponent == 0 {
-        return format!("{currency} {amount}");
-    }
-    let scale = 10u64.pow(exponent);
-    format!("{currency} {}.{:0width$}", amount / scale, amount % scale, width = exponent as usize)
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -58,7 +36,8 @@ pub fn render(event: &OrderPlacedEvent) -> Email {
     let currency = order.currency();
     let greeting_name = order.customer().name.as_deref().map(str::trim).filter(|name| !name.is_empty());
     let order_id = order.order_id();
-    let total = format_money(order.total().amount, currency);
+    let money = |amount: u64| Money::new(amount, currency).to_string();
+    let total = order.total().to_string();
 
     // `write!` into a String cannot fail; the results are ignored for that reason.
     let mut text = String::new();
@@ -68,14 +47,8 @@ pub fn render(event: &OrderPlacedEvent) -> Email {
     let _ = writeln!(text);
     for item in order.items() {
         let line = item.unit_price.amount.saturating_mul(u64::from(item.quantity));
-        let _ = writeln!(
-            text,
-            "  {} x {} @ {} = {}",
-            item.quantity,
-            item.sku,
-            format_money(item.unit_price.amount, currency),
-            format_money(line, currency)
-        );
+        let _ =
+            writeln!(text, "  {} x {} @ {} = {}", item.quantity, item.sku, money(item.unit_price.amount), money(line));
     }
     let _ = writeln!(text);
     let _ = writeln!(text, "Total: {total}");
@@ -95,8 +68,8 @@ pub fn render(event: &OrderPlacedEvent) -> Email {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             html_escape(&item.sku),
             item.quantity,
-            format_money(item.unit_price.amount, currency),
-            format_money(line, currency)
+            money(item.unit_price.amount),
+            money(line)
         );
     }
     let _ = write!(html, "</tbody></table><p>Total: <strong>{total}</strong></p></body></html>");
@@ -108,17 +81,19 @@ pub fn render(event: &OrderPlacedEvent) -> Email {
 mod tests {
     use super::*;
 
+    use orderflow_events::Currency;
+
     fn currency(code: &str) -> Currency {
         code.parse().unwrap()
     }
 
     #[test]
-    fn formats_money_with_each_currencys_exponent() {
-        assert_eq!(format_money(3998, currency("EUR")), "EUR 39.98");
-        assert_eq!(format_money(5, currency("USD")), "USD 0.05");
-        assert_eq!(format_money(3998, currency("JPY")), "JPY 3998");
-        assert_eq!(format_money(1250, currency("KWD")), "KWD 1.250");
-        assert_eq!(format_money(0, currency("GBP")), "GBP 0.00");
+    fn shows_money_with_each_currencys_exponent() {
+        assert_eq!(Money::new(3998, currency("EUR")).to_string(), "EUR 39.98");
+        assert_eq!(Money::new(5, currency("USD")).to_string(), "USD 0.05");
+        assert_eq!(Money::new(3998, currency("JPY")).to_string(), "JPY 3998");
+        assert_eq!(Money::new(1250, currency("KWD")).to_string(), "KWD 1.250");
+        assert_eq!(Money::new(0, currency("GBP")).to_string(), "GBP 0.00");
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! The DynamoDB adapter of the notifications port. NotificationsTable items: `{orderId, status
+//! (SENT), messageId, recipient, eventId, sentAt}`. The end-to-end tests read these names: keep
+//! them.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use orderflow_kit::dynamodb::{
+    Item, ItemExt, MalformedItem, PutIfAbsentError, PutOutcome, RequestFailed, put_if_absent, s, timestamp,
+};
+use uuid::Uuid;
+
+use crate::domain::{NotificationRecord, SENT};
+use crate::ports::{NotificationsError, NotificationsStore};
+
+/// The table's key.
+const ORDER_ID: &str = "orderId";
+
+#[derive(Debug, Clone)]
+pub struct DynamoDbNotificationsStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbNotificationsStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoDbNotificationsStore { client, table: table.into() }
+    }
+}
+
+fn to_item(record: &NotificationRecord) -> Item {
+    Item::from([
+        (ORDER_ID.to_owned(), s(record.order_id.to_string())),
+        ("status".to_owned(), s(SENT)),
+        ("messageId".to_owned(), s(&record.message_id)),
+        ("recipient".to_owned(), s(&record.recipient)),
+        ("eventId".to_owned(), s(record.event_id.to_string())),
+        ("sentAt".to_owned(), timestamp(record.sent_at)),
+    ])
+}
+
+fn from_item(item: &Item) -> Result<NotificationRecord, MalformedItem> {
+    let status = item.string("status")?;
+    if status != SENT {
+        return Err(MalformedItem::new("status", format!("{status:?} is not {SENT:?}")));
+    }
+    Ok(NotificationRecord {
+        order_id: item.parsed(ORDER_ID)?,
+        message_id: item.string("messageId")?.to_owned(),
+        recipient: item.string("recipient")?.to_owned(),
+        event_id: item.parsed("eventId")?,
+        sent_at: item.time("sentAt")?,
+    })
+}
+
+/// The port's view of a failed conditional write. No `_` arm: a new way for the kit's write to
+/// fail must be given a meaning here.
+fn record_error(error: PutIfAbsentError, order_id: Uuid) -> NotificationsError {
+    match error {
+        PutIfAbsentError::Request(failed) => NotificationsError::Store(failed),
+        PutIfAbsentError::Vanished { .. } => NotificationsError::Vanished { order_id },
+    }
+}
+
+#[async_trait]
+impl NotificationsStore for DynamoDbNotificationsStore {
+    /// A stored record is read whole and checked: one that is not a notification record is
+    /// reported as malformed rather than taken for a sent email.
+    async fn exists(&self, order_id: Uuid) -> Result<bool, NotificationsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ORDER_ID, s(order_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| RequestFailed::new("GetItem", error))?;
+        Ok(output.item().map(from_item).transpose()?.is_some())
+    }
+
+    async fn record_sent(&self, record: &NotificationRecord) -> Result<bool, NotificationsError> {
+        match put_if_absent(&self.client, &self.table, ORDER_ID, to_item(record)).await {
+            Ok(PutOutcome::Written) => Ok(true),
+            Ok(PutOutcome::Exists(_)) => Ok(false),
+            Err(error) => Err(record_error(error, record.order_id)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn record() -> NotificationRecord {
+        NotificationRecord {
+            order_id: Uuid::now_v7(),
+            message_id: "m-1".into(),
+            recipient: "ada@example.com".into(),
+            event_id: Uuid::now_v7(),
+            sent_at: DateTime::from_timestamp_millis(1_795_458_600_123).unwrap(),
+        }
+    }
+
+    #[test]
+    fn items_round_trip_with_their_attribute_names() {
+        let record = record();
+        let item = to_item(&record);
+        let mut names: Vec<_> = item.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["eventId", "messageId", "orderId", "recipient", "sentAt", "status"]);
+        assert_eq!(item["status"], s("SENT"));
+        assert_eq!(item["orderId"], s(record.order_id.to_string()));
+        assert_eq!(item["sentAt"], s("2026-11-23T18:30:00.123Z"));
+        assert_eq!(from_item(&item).unwrap(), record);
+    }
+
+    #[test]
+    fn a_malformed_item_names_its_attribute() {
+        let mut item = to_item(&record());
+        item.insert("status".to_owned(), s("BOUNCED"));
+        assert_eq!(from_item(&item).unwrap_err().attribute, "status");
+        item.insert("status".to_owned(), s("SENT"));
+        item.remove("sentAt");
+        assert_eq!(from_item(&item).unwrap_err(), MalformedItem::new("sentAt", "is missing"));
+    }
+
+    #[test]
+    fn a_vanished_winner_is_the_ports_vanished_notification() {
+        let order_id = Uuid::now_v7();
+        let vanished = record_error(PutIfAbsentError::Vanished { key: order_id.to_string() }, order_id);
+        assert!(matches!(vanished, NotificationsError::Vanished { order_id: id } if id == order_id));
+        let failed = PutIfAbsentError::Request(RequestFailed::new("PutItem", std::io::Error::other("throttled")));
+        assert!(matches!(record_error(failed, order_id), NotificationsError::Store(_)));
+    }
+}
