@@ -9,6 +9,8 @@ use inventory::{
     Unavailable,
 };
 use orderflow_consumer::testing::dynamodb::{create_table, delete_table, local_client};
+use orderflow_kit::Clock;
+use orderflow_kit::clock::ManualClock;
 use uuid::Uuid;
 
 fn request(items: &[(&str, u32)]) -> ReservationRequest {
@@ -16,6 +18,7 @@ fn request(items: &[(&str, u32)]) -> ReservationRequest {
         order_id: Uuid::now_v7(),
         event_id: Uuid::now_v7(),
         items: items.iter().map(|(sku, quantity)| ((*sku).to_owned(), *quantity)).collect(),
+        created_at: ManualClock::at_contract_time().now(),
     }
 }
 

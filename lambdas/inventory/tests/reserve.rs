@@ -8,11 +8,17 @@ use inventory::{CONSUMER, InMemoryInventoryStore, InventoryHandler, ReservationS
 use lambda_runtime::{Context, LambdaEvent};
 use orderflow_consumer::testing::{order_placed, sqs_event, sqs_message};
 use orderflow_consumer::{BatchProcessor, ConsumerConfig, InMemoryIdempotencyStore};
+use orderflow_kit::Clock;
+use orderflow_kit::clock::ManualClock;
 
 fn processor(store: Arc<InMemoryInventoryStore>) -> BatchProcessor {
+    processor_at(store, Arc::new(ManualClock::at_contract_time()))
+}
+
+fn processor_at(store: Arc<InMemoryInventoryStore>, clock: Arc<ManualClock>) -> BatchProcessor {
     BatchProcessor::new(
         ConsumerConfig::new(CONSUMER),
-        Arc::new(InventoryHandler::new(store)),
+        Arc::new(InventoryHandler::new(store).with_clock(clock)),
         Arc::new(InMemoryIdempotencyStore::new()),
     )
 }
@@ -26,7 +32,9 @@ async fn reserves_every_item() {
     let store = stock();
     let event = order_placed(&[("BOOK-0001", 2, 1999), ("MUG-0001", 1, 899)], "EUR");
     let batch = sqs_event(vec![sqs_message("m1", event.to_json())]);
-    let response = processor(store.clone()).handle(LambdaEvent::new(batch, Context::default())).await.unwrap();
+    let clock = Arc::new(ManualClock::at_contract_time());
+    let response =
+        processor_at(store.clone(), clock.clone()).handle(LambdaEvent::new(batch, Context::default())).await.unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(store.stock("BOOK-0001"), Some((8, 2)));
     assert_eq!(store.stock("MUG-0001"), Some((4, 1)));
@@ -34,6 +42,7 @@ async fn reserves_every_item() {
     assert_eq!(reservation.status, ReservationStatus::Reserved);
     assert_eq!(reservation.event_id, event.id());
     assert_eq!(reservation.items, [("BOOK-0001".to_owned(), 2), ("MUG-0001".to_owned(), 1)]);
+    assert_eq!(reservation.created_at, clock.now());
 }
 
 #[tokio::test]

@@ -1,12 +1,14 @@
+//! An in-memory inventory store (tests only: feature `testing`).
+
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{
-    InventoryError, InventoryStore, RejectOutcome, ReservationRequest, ReservationStatus, ReserveOutcome, Unavailable,
-};
+use crate::domain::{RejectOutcome, ReservationRequest, ReservationStatus, ReserveOutcome, Unavailable};
+use crate::ports::{InventoryError, InventoryStore};
 
 /// A reservation as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,7 @@ pub struct StoredReservation {
     pub items: Vec<(String, u32)>,
     pub reason: Option<String>,
     pub sku: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Default)]
@@ -25,7 +28,8 @@ struct State {
     reservations: HashMap<Uuid, StoredReservation>,
 }
 
-/// An in-memory [`InventoryStore`]; one lock makes each call atomic, like the transaction.
+/// An in-memory [`InventoryStore`]; one lock makes each call atomic, like the transaction, and
+/// a reservation is recorded once per order, like the conditional writes.
 #[derive(Debug, Default)]
 pub struct InMemoryInventoryStore {
     state: Mutex<State>,
@@ -100,6 +104,7 @@ impl InventoryStore for InMemoryInventoryStore {
                 items: request.items.clone(),
                 reason: None,
                 sku: None,
+                created_at: request.created_at,
             },
         );
         Ok(ReserveOutcome::Reserved)
@@ -122,6 +127,7 @@ impl InventoryStore for InMemoryInventoryStore {
                 items: request.items.clone(),
                 reason: Some(unavailable.reason().to_owned()),
                 sku: Some(unavailable.sku().to_owned()),
+                created_at: request.created_at,
             },
         );
         Ok(RejectOutcome::Recorded)
