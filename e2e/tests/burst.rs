@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::StreamExt;
 use e2e::{Harness, TestOrder, eventually, sent_emails, string};
+use futures::StreamExt;
 use uuid::Uuid;
 
 /// Requests in flight at once.

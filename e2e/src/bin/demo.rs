@@ -70,8 +70,10 @@ async fn main() {
         started.elapsed().as_millis(),
         emails[0]["Subject"].as_str().unwrap_or("")
     );
-    let dlq_depth: u64 =
-        futures::future::join_all(harness.dlq_urls().into_iter().map(|dlq| harness.queue_depth(dlq))).await.iter().sum();
+    let dlq_depth: u64 = futures::future::join_all(harness.dlq_urls().into_iter().map(|dlq| harness.queue_depth(dlq)))
+        .await
+        .iter()
+        .sum();
     println!("  dead-letter queues: {dlq_depth} messages");
     println!("\nRead it back: curl -s {}", harness.url(&format!("/orders/{order_id}")));
 }

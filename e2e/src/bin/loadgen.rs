@@ -33,8 +33,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Select};
-use futures::StreamExt;
 use e2e::{Harness, TestOrder, sent_emails};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
