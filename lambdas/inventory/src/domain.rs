@@ -192,6 +192,8 @@ impl EventHandler for InventoryHandler {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use orderflow_consumer::testing::order_placed;
     use orderflow_kit::clock::ManualClock;
     use orderflow_kit::dynamodb::{MalformedItem, RequestFailed};
@@ -255,5 +257,65 @@ mod tests {
             handler.handle(&OrderEvent::OrderPlacedV1(placed)).await.unwrap();
             assert_eq!(store.reservation(order_id).map(|r| r.created_at), Some(clock.now()));
         }
+    }
+
+    /// A store that answers as told: for the races the in-memory store cannot stage.
+    struct Scripted {
+        reserve: fn() -> Result<ReserveOutcome, InventoryError>,
+        reject: fn() -> Result<RejectOutcome, InventoryError>,
+        rejections: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl InventoryStore for Scripted {
+        async fn reserve(&self, _: &ReservationRequest) -> Result<ReserveOutcome, InventoryError> {
+            (self.reserve)()
+        }
+
+        async fn record_rejection(
+            &self,
+            _: &ReservationRequest,
+            _: &Unavailable,
+        ) -> Result<RejectOutcome, InventoryError> {
+            self.rejections.fetch_add(1, Ordering::SeqCst);
+            (self.reject)()
+        }
+    }
+
+    fn placed() -> OrderEvent {
+        OrderEvent::OrderPlacedV1(order_placed(&[("BOOK-0001", 1, 1999)], "EUR"))
+    }
+
+    #[tokio::test]
+    async fn a_rejection_recorded_concurrently_is_left_standing() {
+        // Another delivery reserved (or rejected) the order between our transaction and our
+        // rejection write: its record stands and this delivery is done.
+        let store = Arc::new(Scripted {
+            reserve: || Ok(ReserveOutcome::Unavailable(Unavailable::UnknownSku { sku: "BOOK-0001".into() })),
+            reject: || Ok(RejectOutcome::AlreadyRecorded(ReservationStatus::Reserved)),
+            rejections: Default::default(),
+        });
+        InventoryHandler::new(store.clone()).handle(&placed()).await.unwrap();
+        assert_eq!(store.rejections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn store_failures_reach_the_batch_core_classified() {
+        let contended = Arc::new(Scripted {
+            reserve: || Err(InventoryError::Contention("transaction conflict".into())),
+            reject: || Ok(RejectOutcome::Recorded),
+            rejections: Default::default(),
+        });
+        let error = InventoryHandler::new(contended.clone()).handle(&placed()).await.unwrap_err();
+        assert!(!error.is_permanent(), "{error}");
+        assert_eq!(contended.rejections.load(Ordering::SeqCst), 0, "no rejection on a failure");
+
+        let malformed = Arc::new(Scripted {
+            reserve: || Ok(ReserveOutcome::Unavailable(Unavailable::UnknownSku { sku: "BOOK-0001".into() })),
+            reject: || Err(MalformedItem::new("status", "is missing").into()),
+            rejections: Default::default(),
+        });
+        let error = InventoryHandler::new(malformed).handle(&placed()).await.unwrap_err();
+        assert!(error.is_permanent(), "{error}");
     }
 }
