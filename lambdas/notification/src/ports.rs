@@ -32,6 +32,7 @@ pub trait EmailSender: Send + Sync {
 pub enum NotificationsError {
     #[error("notifications store request failed: {0}")]
     Store(#[from] RequestFailed),
+    /// A stored record without the expected shape, where its content matters.
     #[error("stored notification is malformed: {0}")]
     Malformed(#[from] MalformedItem),
     /// The conditional write found a record that the read right after did not. Notifications
@@ -45,6 +46,8 @@ pub enum NotificationsError {
 /// The notifications port: NotificationsTable, one record per order.
 #[async_trait]
 pub trait NotificationsStore: Send + Sync {
+    /// Whether the order has a record, i.e. its confirmation went out. Any record counts, even
+    /// one the adapter cannot read: the email is never sent twice on that account.
     async fn exists(&self, order_id: Uuid) -> Result<bool, NotificationsError>;
     /// Writes the record unless the order has one; `false` if it had.
     async fn record_sent(&self, record: &NotificationRecord) -> Result<bool, NotificationsError>;

@@ -27,3 +27,21 @@ async fn one_record_per_order_against_dynamodb() {
     assert!(store.exists(record.order_id).await.unwrap());
     delete_table(&client, &table).await;
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB at AWS_ENDPOINT_URL (localstack/start)"]
+async fn any_item_under_the_order_key_counts_as_sent() {
+    let client = local_client();
+    let table = create_table(&client, "notifications", "orderId").await;
+    let store = DynamoDbNotificationsStore::new(client.clone(), &table);
+    let order_id = Uuid::now_v7();
+    client
+        .put_item()
+        .table_name(&table)
+        .item("orderId", aws_sdk_dynamodb::types::AttributeValue::S(order_id.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(store.exists(order_id).await.unwrap());
+    delete_table(&client, &table).await;
+}

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use orderflow_kit::dynamodb::{
     Item, ItemExt, MalformedItem, PutIfAbsentError, PutOutcome, RequestFailed, put_if_absent, s, timestamp,
 };
+use tracing::warn;
 use uuid::Uuid;
 
 use crate::domain::{NotificationRecord, SENT};
@@ -63,8 +64,10 @@ fn record_error(error: PutIfAbsentError, order_id: Uuid) -> NotificationsError {
 
 #[async_trait]
 impl NotificationsStore for DynamoDbNotificationsStore {
-    /// A stored record is read whole and checked: one that is not a notification record is
-    /// reported as malformed rather than taken for a sent email.
+    /// Any item under the order's key means its confirmation went out: the email is not sent
+    /// again, whatever the item looks like. One that is not a well-formed notification record is
+    /// logged, not failed: failing would only move the message to the DLQ, and sending would
+    /// risk a second email.
     async fn exists(&self, order_id: Uuid) -> Result<bool, NotificationsError> {
         let output = self
             .client
@@ -75,7 +78,13 @@ impl NotificationsStore for DynamoDbNotificationsStore {
             .send()
             .await
             .map_err(|error| RequestFailed::new("GetItem", error))?;
-        Ok(output.item().map(from_item).transpose()?.is_some())
+        let Some(item) = output.item() else {
+            return Ok(false);
+        };
+        if let Err(problem) = from_item(item) {
+            warn!(error = %problem, "the order's notification record is malformed; treating the confirmation as sent");
+        }
+        Ok(true)
     }
 
     async fn record_sent(&self, record: &NotificationRecord) -> Result<bool, NotificationsError> {

@@ -79,21 +79,24 @@ pub fn render(event: &OrderPlacedEvent) -> Email {
 
 #[cfg(test)]
 mod tests {
+    use orderflow_consumer::testing::order_placed;
+
     use super::*;
-
-    use orderflow_events::Currency;
-
-    fn currency(code: &str) -> Currency {
-        code.parse().unwrap()
-    }
 
     #[test]
     fn shows_money_with_each_currencys_exponent() {
-        assert_eq!(Money::new(3998, currency("EUR")).to_string(), "EUR 39.98");
-        assert_eq!(Money::new(5, currency("USD")).to_string(), "USD 0.05");
-        assert_eq!(Money::new(3998, currency("JPY")).to_string(), "JPY 3998");
-        assert_eq!(Money::new(1250, currency("KWD")).to_string(), "KWD 1.250");
-        assert_eq!(Money::new(0, currency("GBP")).to_string(), "GBP 0.00");
+        for (amount, currency, shown) in [
+            (3998, "EUR", "EUR 39.98"),
+            (5, "USD", "USD 0.05"),
+            (3998, "JPY", "JPY 3998"),
+            (1250, "KWD", "KWD 1.250"),
+            (0, "GBP", "GBP 0.00"),
+        ] {
+            let email = render(&order_placed(&[("BOOK-0001", 1, amount)], currency));
+            assert!(email.text.contains(&format!("@ {shown} = {shown}")), "{}", email.text);
+            assert!(email.text.contains(&format!("Total: {shown}")), "{}", email.text);
+            assert!(email.html.contains(&format!("<p>Total: <strong>{shown}</strong></p>")), "{}", email.html);
+        }
     }
 
     #[test]
