@@ -76,25 +76,21 @@ impl ConsumerConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
-        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
-    }
-
     #[test]
     fn defaults_and_overrides() {
-        let mut defaults = env(&[]);
+        let mut defaults = Env::from_pairs(&[]);
         let config = ConsumerConfig::from_env("inventory", &mut defaults);
         assert_eq!((config.service.as_str(), config.in_progress_for.as_secs()), ("inventory", 60));
         assert!(defaults.finish(()).is_ok());
 
-        let mut custom = env(&[("SERVICE_NAME", "inv"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "5")]);
+        let mut custom = Env::from_pairs(&[("SERVICE_NAME", "inv"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "5")]);
         let config = ConsumerConfig::from_env("inventory", &mut custom);
         assert_eq!(
             (config.consumer.as_str(), config.service.as_str(), config.in_progress_for.as_secs()),
             ("inventory", "inv", 5)
         );
 
-        let mut zero = env(&[("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
+        let mut zero = Env::from_pairs(&[("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
         ConsumerConfig::from_env("inventory", &mut zero);
         let error = zero.finish(()).unwrap_err();
         assert_eq!(error.invalid[0].2, "must be at least 1");

@@ -49,6 +49,13 @@ impl<'a> Env<'a> {
         Env { lookup: Box::new(lookup), problems: EnvError { missing: Vec::new(), invalid: Vec::new() } }
     }
 
+    /// A fixed set of variables, for tests of a function's configuration.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env<'static> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Env::from_lookup(move |name| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+    }
+
     /// The variable's value, trimmed; `None` when unset or blank.
     pub fn optional(&self, name: &str) -> Option<String> {
         (self.lookup)(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
@@ -103,18 +110,11 @@ impl<'a> Env<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Env<'static> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Env::from_lookup(move |name| map.get(name).cloned())
-    }
 
     #[test]
     fn reports_every_missing_and_invalid_variable_at_once() {
-        let mut env = env(&[("A", " a "), ("B", "  "), ("N", "x"), ("M", "7")]);
+        let mut env = Env::from_pairs(&[("A", " a "), ("B", "  "), ("N", "x"), ("M", "7")]);
         let a = env.required("A");
         let b = env.required("B");
         let c = env.required("C");
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_complete_environment_gives_the_value() {
-        let mut env = env(&[("A", "a")]);
+        let mut env = Env::from_pairs(&[("A", "a")]);
         let at_least_one = env.parsed_with("K", 3u32, |text| match text.parse::<u32>() {
             Ok(0) => Err("must be at least 1".to_owned()),
             other => other.map_err(|error| error.to_string()),

@@ -59,17 +59,13 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
-        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
-    }
-
     fn aws() -> SdkConfig {
         SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build()
     }
 
     #[test]
     fn a_bad_deploy_names_every_problem_at_once() {
-        let bad = env(&[("PAYMENT_DECLINE_ABOVE", "lots"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
+        let bad = Env::from_pairs(&[("PAYMENT_DECLINE_ABOVE", "lots"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
         let Err(error) = processor_from(&aws(), bad) else { panic!("an incomplete environment was accepted") };
         assert_eq!(error.missing, vec!["PAYMENTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"]);
         let invalid: Vec<_> = error.invalid.iter().map(|(name, _, _)| *name).collect();
@@ -78,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_complete_environment_builds_the_processor() {
-        let good = env(&[
+        let good = Env::from_pairs(&[
             ("PAYMENTS_TABLE_NAME", "payments"),
             ("IDEMPOTENCY_TABLE_NAME", "idempotency"),
             ("SERVICE_NAME", "billing-svc"),

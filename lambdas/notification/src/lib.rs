@@ -67,17 +67,14 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
-        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
-    }
-
     fn aws() -> SdkConfig {
         SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build()
     }
 
     #[test]
     fn a_bad_deploy_names_every_problem_at_once() {
-        let bad = env(&[("IDEMPOTENCY_TABLE_NAME", "idempotency"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
+        let bad =
+            Env::from_pairs(&[("IDEMPOTENCY_TABLE_NAME", "idempotency"), ("IDEMPOTENCY_IN_PROGRESS_SECONDS", "0")]);
         let Err(error) = processor_from(&aws(), bad) else { panic!("an incomplete environment was accepted") };
         assert_eq!(error.missing, vec!["NOTIFICATIONS_TABLE_NAME", "SENDER_EMAIL"]);
         let invalid: Vec<_> = error.invalid.iter().map(|(name, _, _)| *name).collect();
@@ -86,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_complete_environment_builds_the_processor() {
-        let good = env(&[
+        let good = Env::from_pairs(&[
             ("NOTIFICATIONS_TABLE_NAME", "notifications"),
             ("IDEMPOTENCY_TABLE_NAME", "idempotency"),
             ("SENDER_EMAIL", "orders@example.com"),

@@ -29,18 +29,12 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Env<'static> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Env::from_lookup(move |name| map.get(name).cloned())
-    }
 
     #[test]
     fn names_every_missing_variable() {
-        let error = Config::from_env(env(&[("OUTBOX_TABLE_NAME", "o"), ("ORDERS_TABLE_NAME", " ")])).unwrap_err();
+        let error =
+            Config::from_env(Env::from_pairs(&[("OUTBOX_TABLE_NAME", "o"), ("ORDERS_TABLE_NAME", " ")])).unwrap_err();
         assert_eq!(error.missing, vec!["ORDERS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"]);
         assert_eq!(
             error.to_string(),
@@ -56,18 +50,18 @@ mod tests {
             ("IDEMPOTENCY_TABLE_NAME", "idem"),
             ("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:t"),
         ];
-        let config = Config::from_env(env(&all)).expect("complete");
+        let config = Config::from_env(Env::from_pairs(&all)).expect("complete");
         assert_eq!(config.tables.outbox, "outbox");
         assert_eq!(config.supported_currencies, SupportedCurrencies::default());
 
         let mut with_currencies = all.to_vec();
         with_currencies.push(("SUPPORTED_CURRENCIES", "EUR, JPY"));
-        let config = Config::from_env(env(&with_currencies)).expect("complete");
+        let config = Config::from_env(Env::from_pairs(&with_currencies)).expect("complete");
         assert_eq!(config.supported_currencies.to_string(), "EUR, JPY");
 
         let mut lower_case = all.to_vec();
         lower_case.push(("SUPPORTED_CURRENCIES", "eur"));
-        let error = Config::from_env(env(&lower_case)).unwrap_err();
+        let error = Config::from_env(Env::from_pairs(&lower_case)).unwrap_err();
         assert_eq!(error.invalid[0].0, "SUPPORTED_CURRENCIES");
     }
 }

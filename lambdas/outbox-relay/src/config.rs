@@ -28,20 +28,22 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> Env<'static> {
-        Env::from_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
-    }
-
     #[test]
     fn names_every_missing_variable_and_defaults_the_grace() {
-        let error = Config::from_env(env(&[])).unwrap_err();
+        let error = Config::from_env(Env::from_pairs(&[])).unwrap_err();
         assert_eq!(error.missing, vec!["OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"]);
         const BASE: [(&str, &str); 2] = [("OUTBOX_TABLE_NAME", "outbox"), ("ORDER_EVENTS_TOPIC_ARN", "arn")];
-        assert_eq!(Config::from_env(env(&BASE)).map(|config| config.default_grace), Ok(TimeDelta::seconds(60)));
+        assert_eq!(
+            Config::from_env(Env::from_pairs(&BASE)).map(|config| config.default_grace),
+            Ok(TimeDelta::seconds(60))
+        );
         static CUSTOM: [(&str, &str); 3] = [BASE[0], BASE[1], ("OUTBOX_GRACE_SECONDS", "5")];
-        assert_eq!(Config::from_env(env(&CUSTOM)).map(|config| config.default_grace), Ok(TimeDelta::seconds(5)));
+        assert_eq!(
+            Config::from_env(Env::from_pairs(&CUSTOM)).map(|config| config.default_grace),
+            Ok(TimeDelta::seconds(5))
+        );
         static BAD: [(&str, &str); 3] = [BASE[0], BASE[1], ("OUTBOX_GRACE_SECONDS", "-1")];
-        let error = Config::from_env(env(&BAD)).unwrap_err();
+        let error = Config::from_env(Env::from_pairs(&BAD)).unwrap_err();
         assert_eq!(error.invalid[0].0, "OUTBOX_GRACE_SECONDS");
     }
 }
