@@ -5,8 +5,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::envelope::{CLOUDEVENTS_SPEC_VERSION, CloudEvent, JSON_CONTENT_TYPE, OrderPlacedEvent};
-use crate::order_placed::{InvalidEvent, OrderPlacedV1};
+use crate::envelope::{
+    CLOUDEVENTS_SPEC_VERSION, CloudEvent, EventData, JSON_CONTENT_TYPE, OrderCancelledEvent, OrderConfirmedEvent,
+    OrderPlacedEvent, PaymentAuthorizedEvent, PaymentDeclinedEvent, StockRejectedEvent, StockReservedEvent,
+};
+use crate::order_placed::InvalidEvent;
 use crate::time::Rfc3339;
 
 /// An event this crate knows how to decode. Match on it, and keep a `_` arm: new types and
@@ -15,46 +18,66 @@ use crate::time::Rfc3339;
 #[non_exhaustive]
 pub enum OrderEvent {
     OrderPlacedV1(OrderPlacedEvent),
+    StockReservedV1(StockReservedEvent),
+    StockRejectedV1(StockRejectedEvent),
+    PaymentAuthorizedV1(PaymentAuthorizedEvent),
+    PaymentDeclinedV1(PaymentDeclinedEvent),
+    OrderConfirmedV1(OrderConfirmedEvent),
+    OrderCancelledV1(OrderCancelledEvent),
+}
+
+/// Runs `$body` with `$event` bound to the envelope inside any variant.
+macro_rules! each_event {
+    ($value:expr, $event:ident => $body:expr) => {
+        match $value {
+            OrderEvent::OrderPlacedV1($event) => $body,
+            OrderEvent::StockReservedV1($event) => $body,
+            OrderEvent::StockRejectedV1($event) => $body,
+            OrderEvent::PaymentAuthorizedV1($event) => $body,
+            OrderEvent::PaymentDeclinedV1($event) => $body,
+            OrderEvent::OrderConfirmedV1($event) => $body,
+            OrderEvent::OrderCancelledV1($event) => $body,
+        }
+    };
 }
 
 impl OrderEvent {
     /// The event id consumers de-duplicate on.
     pub fn id(&self) -> Uuid {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.id(),
-        }
+        each_event!(self, event => event.id())
     }
 
-    /// The order the event is about.
+    /// The order the event is about (every event's `subject`, checked against `data.orderId`).
     pub fn order_id(&self) -> Uuid {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.data().order_id(),
-        }
+        each_event!(self, event => event.data().order_id())
     }
 
     pub fn correlation_id(&self) -> Option<&str> {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.correlation_id(),
-        }
+        each_event!(self, event => event.correlation_id())
     }
 
     pub fn traceparent(&self) -> Option<&str> {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.traceparent(),
-        }
+        each_event!(self, event => event.traceparent())
     }
 
     /// When the event happened, for event-age metrics.
     pub fn time(&self) -> DateTime<Utc> {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.time(),
-        }
+        each_event!(self, event => event.time())
     }
 
+    /// The CloudEvents `type`, e.g. `orders.OrderPlaced.v1`.
     pub fn event_type(&self) -> &str {
-        match self {
-            OrderEvent::OrderPlacedV1(event) => event.event_type(),
-        }
+        each_event!(self, event => event.event_type())
+    }
+
+    /// The producer (`source`).
+    pub fn source(&self) -> &str {
+        each_event!(self, event => event.source())
+    }
+
+    /// The message body, as a producer publishes it.
+    pub fn to_json(&self) -> String {
+        each_event!(self, event => event.to_json())
     }
 }
 
@@ -203,14 +226,42 @@ fn decode_cloud_event(probe: Probe<'_>) -> Result<OrderEvent, DecodeError> {
             "datacontenttype {content_type:?} is not {JSON_CONTENT_TYPE:?}"
         )));
     }
+    let envelope = Envelope { id, source, time, subject, correlationid: probe.correlationid, traceparent: probe.traceparent };
     match event_type.as_ref() {
-        crate::ORDER_PLACED_V1_TYPE => {
-            let data: OrderPlacedV1 = serde_json::from_str(data.get()).map_err(data_error)?;
-            let event =
-                CloudEvent::from_parts(id, source, time, subject, probe.correlationid, probe.traceparent, data)?;
-            Ok(OrderEvent::OrderPlacedV1(event))
-        }
+        crate::ORDER_PLACED_V1_TYPE => envelope.with(data).map(OrderEvent::OrderPlacedV1),
+        crate::STOCK_RESERVED_V1_TYPE => envelope.with(data).map(OrderEvent::StockReservedV1),
+        crate::STOCK_REJECTED_V1_TYPE => envelope.with(data).map(OrderEvent::StockRejectedV1),
+        crate::PAYMENT_AUTHORIZED_V1_TYPE => envelope.with(data).map(OrderEvent::PaymentAuthorizedV1),
+        crate::PAYMENT_DECLINED_V1_TYPE => envelope.with(data).map(OrderEvent::PaymentDeclinedV1),
+        crate::ORDER_CONFIRMED_V1_TYPE => envelope.with(data).map(OrderEvent::OrderConfirmedV1),
+        crate::ORDER_CANCELLED_V1_TYPE => envelope.with(data).map(OrderEvent::OrderCancelledV1),
         _ => Err(DecodeError::UnknownEventType(event_type.into_owned())),
+    }
+}
+
+/// The CloudEvents attributes read from the wire, waiting for their data's type.
+struct Envelope {
+    id: Uuid,
+    source: String,
+    time: DateTime<Utc>,
+    subject: String,
+    correlationid: Option<String>,
+    traceparent: Option<String>,
+}
+
+impl Envelope {
+    /// Decodes `data` as `D` (checking its invariants) and checks the envelope against it.
+    fn with<D: EventData + serde::de::DeserializeOwned>(self, data: &RawValue) -> Result<CloudEvent<D>, DecodeError> {
+        let data: D = serde_json::from_str(data.get()).map_err(data_error)?;
+        Ok(CloudEvent::from_parts(
+            self.id,
+            self.source,
+            self.time,
+            self.subject,
+            self.correlationid,
+            self.traceparent,
+            data,
+        )?)
     }
 }
 
@@ -242,7 +293,7 @@ mod tests {
         assert_eq!(delivery, Delivery::Raw);
         assert_eq!(event.id().to_string(), "0193a5d2-7c1e-7b3a-9f00-1a2b3c4d5e6f");
         assert_eq!(event.correlation_id(), Some("req-7f3c2a"));
-        let OrderEvent::OrderPlacedV1(placed) = &event;
+        let OrderEvent::OrderPlacedV1(placed) = &event else { panic!("not an OrderPlaced: {event:?}") };
         assert_eq!(placed.data().total().amount, 3998);
 
         let wrapped = serde_json::json!({
@@ -260,8 +311,7 @@ mod tests {
     #[test]
     fn encode_then_decode_is_identity() {
         let (event, _) = decode_message(CONTRACT_EXAMPLE).unwrap();
-        let OrderEvent::OrderPlacedV1(placed) = &event;
-        let (again, _) = decode_message(&placed.to_json()).unwrap();
+        let (again, _) = decode_message(&event.to_json()).unwrap();
         assert_eq!(again, event);
     }
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::order_placed::{InvalidEvent, OrderPlacedV1};
+use crate::{OrderCancelledV1, OrderConfirmedV1, PaymentAuthorizedV1, PaymentDeclinedV1, StockRejectedV1, StockReservedV1};
 
 /// The only CloudEvents version this contract speaks.
 pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";
@@ -25,15 +26,49 @@ pub trait EventData {
     fn subject(&self) -> String;
 }
 
-impl EventData for OrderPlacedV1 {
-    const CLOUDEVENTS_TYPE: &'static str = crate::ORDER_PLACED_V1_TYPE;
-    const EVENT_TYPE: &'static str = crate::ORDER_PLACED_EVENT_TYPE;
-    const EVENT_VERSION: &'static str = crate::ORDER_PLACED_V1_VERSION;
+/// `EventData` for an order event type: the constants come from the crate root, the subject is the
+/// order id.
+macro_rules! order_event_data {
+    ($data:ty, $cloudevents_type:path, $event_type:path, $version:path) => {
+        impl EventData for $data {
+            const CLOUDEVENTS_TYPE: &'static str = $cloudevents_type;
+            const EVENT_TYPE: &'static str = $event_type;
+            const EVENT_VERSION: &'static str = $version;
 
-    fn subject(&self) -> String {
-        self.order_id().to_string()
-    }
+            fn subject(&self) -> String {
+                self.order_id().to_string()
+            }
+        }
+    };
 }
+
+order_event_data!(OrderPlacedV1, crate::ORDER_PLACED_V1_TYPE, crate::ORDER_PLACED_EVENT_TYPE, crate::ORDER_PLACED_V1_VERSION);
+order_event_data!(StockReservedV1, crate::STOCK_RESERVED_V1_TYPE, crate::STOCK_RESERVED_EVENT_TYPE, crate::STOCK_RESERVED_V1_VERSION);
+order_event_data!(StockRejectedV1, crate::STOCK_REJECTED_V1_TYPE, crate::STOCK_REJECTED_EVENT_TYPE, crate::STOCK_REJECTED_V1_VERSION);
+order_event_data!(
+    PaymentAuthorizedV1,
+    crate::PAYMENT_AUTHORIZED_V1_TYPE,
+    crate::PAYMENT_AUTHORIZED_EVENT_TYPE,
+    crate::PAYMENT_AUTHORIZED_V1_VERSION
+);
+order_event_data!(
+    PaymentDeclinedV1,
+    crate::PAYMENT_DECLINED_V1_TYPE,
+    crate::PAYMENT_DECLINED_EVENT_TYPE,
+    crate::PAYMENT_DECLINED_V1_VERSION
+);
+order_event_data!(
+    OrderConfirmedV1,
+    crate::ORDER_CONFIRMED_V1_TYPE,
+    crate::ORDER_CONFIRMED_EVENT_TYPE,
+    crate::ORDER_CONFIRMED_V1_VERSION
+);
+order_event_data!(
+    OrderCancelledV1,
+    crate::ORDER_CANCELLED_V1_TYPE,
+    crate::ORDER_CANCELLED_EVENT_TYPE,
+    crate::ORDER_CANCELLED_V1_VERSION
+);
 
 /// A CloudEvents 1.0 envelope in JSON structured mode.
 ///
@@ -51,7 +86,7 @@ pub struct CloudEvent<D> {
     #[serde(rename = "type")]
     #[schemars(extend("const" = D::CLOUDEVENTS_TYPE))]
     event_type: &'static str,
-    /// The producer (`order-api`).
+    /// The producer: `order-api`, `inventory` or `billing`.
     source: String,
     /// Unique per event; a re-publish keeps it. Consumers de-duplicate on it.
     id: Uuid,
@@ -75,6 +110,12 @@ pub struct CloudEvent<D> {
 
 /// The OrderPlaced v1 event as it travels on the topic.
 pub type OrderPlacedEvent = CloudEvent<OrderPlacedV1>;
+pub type StockReservedEvent = CloudEvent<StockReservedV1>;
+pub type StockRejectedEvent = CloudEvent<StockRejectedV1>;
+pub type PaymentAuthorizedEvent = CloudEvent<PaymentAuthorizedV1>;
+pub type PaymentDeclinedEvent = CloudEvent<PaymentDeclinedV1>;
+pub type OrderConfirmedEvent = CloudEvent<OrderConfirmedV1>;
+pub type OrderCancelledEvent = CloudEvent<OrderCancelledV1>;
 
 impl<D: EventData> CloudEvent<D> {
     /// Wraps `data` in an envelope. `source` names the producer (see [`crate::ORDER_SERVICE_SOURCE`]).

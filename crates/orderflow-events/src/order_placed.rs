@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::money::{Currency, Money};
+use crate::shipping_address::ShippingAddress;
 
 /// The customer who placed the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -56,6 +57,8 @@ pub enum InvalidEvent {
     EmptyCustomerEmail,
     #[error("subject {subject:?} must equal data.orderId {expected:?}")]
     SubjectMismatch { subject: String, expected: String },
+    #[error("{field} {problem}")]
+    InvalidText { field: &'static str, problem: &'static str },
 }
 
 /// The data of an `orders.OrderPlaced.v1` event.
@@ -72,6 +75,8 @@ pub struct OrderPlacedV1 {
     items: Vec<LineItem>,
     total: Money,
     placed_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shipping_address: Option<ShippingAddress>,
 }
 
 // The unchecked wire shape, only ever used on the way in (and for the JSON Schema). A plain
@@ -97,6 +102,9 @@ struct OrderPlacedV1Wire {
     #[serde(deserialize_with = "crate::time::deserialize")]
     #[schemars(with = "DateTime<Utc>")]
     placed_at: DateTime<Utc>,
+    /// Where to ship once confirmed. Optional: added within v1 by the additive rule.
+    #[serde(default)]
+    shipping_address: Option<ShippingAddress>,
 }
 
 impl OrderPlacedV1 {
@@ -118,20 +126,15 @@ impl OrderPlacedV1 {
         total: Money,
         placed_at: DateTime<Utc>,
     ) -> Result<Self, InvalidEvent> {
-        if customer.id.is_empty() {
-            return Err(InvalidEvent::EmptyCustomerId);
-        }
-        if customer.email.is_empty() {
-            return Err(InvalidEvent::EmptyCustomerEmail);
-        }
-        let computed = checked_total(&items)?;
-        if total.currency != computed.currency {
-            return Err(InvalidEvent::TotalCurrencyMismatch { expected: computed.currency, found: total.currency });
-        }
-        if total.amount != computed.amount {
-            return Err(InvalidEvent::TotalMismatch { declared: total.amount, computed: computed.amount });
-        }
-        Ok(OrderPlacedV1 { order_id, customer, items, total, placed_at })
+        check_customer(&customer)?;
+        check_declared_total(&items, total)?;
+        Ok(OrderPlacedV1 { order_id, customer, items, total, placed_at, shipping_address: None })
+    }
+
+    /// The same order, shipped to `address`.
+    pub fn with_shipping_address(mut self, address: ShippingAddress) -> Self {
+        self.shipping_address = Some(address);
+        self
     }
 
     pub fn order_id(&self) -> Uuid {
@@ -152,13 +155,39 @@ impl OrderPlacedV1 {
     pub fn placed_at(&self) -> DateTime<Utc> {
         self.placed_at
     }
+    pub fn shipping_address(&self) -> Option<&ShippingAddress> {
+        self.shipping_address.as_ref()
+    }
+}
+
+/// `customer.id` and `customer.email` are not empty.
+pub(crate) fn check_customer(customer: &Customer) -> Result<(), InvalidEvent> {
+    if customer.id.is_empty() {
+        return Err(InvalidEvent::EmptyCustomerId);
+    }
+    if customer.email.is_empty() {
+        return Err(InvalidEvent::EmptyCustomerEmail);
+    }
+    Ok(())
+}
+
+/// The items are valid and `total` is exactly what they add up to.
+pub(crate) fn check_declared_total(items: &[LineItem], total: Money) -> Result<(), InvalidEvent> {
+    let computed = checked_total(items)?;
+    if total.currency != computed.currency {
+        return Err(InvalidEvent::TotalCurrencyMismatch { expected: computed.currency, found: total.currency });
+    }
+    if total.amount != computed.amount {
+        return Err(InvalidEvent::TotalMismatch { declared: total.amount, computed: computed.amount });
+    }
+    Ok(())
 }
 
 /// Up to this many lines, duplicate SKUs are found by comparison instead of a hash set.
 const SMALL_ORDER: usize = 32;
 
 /// Validates the items and returns their total in their common currency.
-fn checked_total(items: &[LineItem]) -> Result<Money, InvalidEvent> {
+pub(crate) fn checked_total(items: &[LineItem]) -> Result<Money, InvalidEvent> {
     let first = items.first().ok_or(InvalidEvent::NoItems)?;
     let currency = first.unit_price.currency;
     // Orders are short: comparing with the earlier lines beats hashing (and allocating a set) until
@@ -195,7 +224,8 @@ fn checked_total(items: &[LineItem]) -> Result<Money, InvalidEvent> {
 impl TryFrom<OrderPlacedV1Wire> for OrderPlacedV1 {
     type Error = InvalidEvent;
     fn try_from(wire: OrderPlacedV1Wire) -> Result<Self, Self::Error> {
-        Self::checked(wire.order_id, wire.customer, wire.items, wire.total, wire.placed_at)
+        let placed = Self::checked(wire.order_id, wire.customer, wire.items, wire.total, wire.placed_at)?;
+        Ok(OrderPlacedV1 { shipping_address: wire.shipping_address, ..placed })
     }
 }
 
