@@ -11,15 +11,18 @@
 //! - [`entry`]: what is stored; built from any `CloudEvent<D>`.
 //! - [`ports`]: [`OutboxStore`] (pending entries, mark published) and [`EventPublisher`].
 //! - [`adapters`]: DynamoDB and SNS, and in-memory ones for tests (feature `testing`).
+//! - [`announce`]: [`Announcer`], the producer's publish right after its commit.
 //! - [`relay`]: publishes what is still pending after a grace period.
 
 pub mod adapters;
+pub mod announce;
 pub mod entry;
 pub mod ports;
 pub mod relay;
 
 pub use adapters::dynamodb::DynamoDbOutbox;
 pub use adapters::sns::SnsPublisher;
+pub use announce::{Announced, Announcer};
 pub use entry::{OutboxEntry, PUBLISHED_OUTBOX_TTL};
 pub use ports::{EventPublisher, OutboxError, OutboxStore, PublishError};
 pub use relay::{MAX_ENTRIES_PER_RUN, Relay, RelayReport};

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use orderflow_kit::Clock;
-use orderflow_observability::ErrorChain;
-use orderflow_outbox::{EventPublisher, OutboxEntry, OutboxStore};
-use tracing::{info, warn};
+use orderflow_outbox::{Announcer, EventPublisher, OutboxEntry, OutboxStore};
+use tracing::info;
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order, ValidOrderRequest};
@@ -145,18 +144,9 @@ impl OrderService {
     /// Publishes after the commit. A failure only delays the event: the entry stays pending and
     /// the relay publishes it after its grace period, with the same event id.
     async fn publish(&self, entry: &OutboxEntry) {
-        match self.deps.publisher.publish(entry).await {
-            Ok(message_id) => {
-                info!(event_id = %entry.event_id, message_id, "event published");
-                if let Err(error) = self.deps.outbox.mark_published(entry.event_id, self.deps.clock.now()).await {
-                    // The relay will publish it again; consumers de-duplicate on the event id.
-                    warn!(event_id = %entry.event_id, error = %ErrorChain(&error), "event published but the outbox entry stays pending");
-                }
-            }
-            Err(error) => {
-                warn!(event_id = %entry.event_id, error = %ErrorChain(&error), "publish failed; the outbox relay will publish the event");
-            }
-        }
+        Announcer::new(Arc::clone(&self.deps.outbox), Arc::clone(&self.deps.publisher), Arc::clone(&self.deps.clock))
+            .announce(entry)
+            .await;
     }
 }
 
