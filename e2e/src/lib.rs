@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
+use orderflow_events::{OrderEvent, OrderPlacedEvent};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+pub mod lifecycle;
 
 pub mod spy;
 
@@ -280,6 +283,87 @@ impl Harness {
         }
     }
 
+    /// Publishes an event as its producer would: its body, with the SNS attributes `event_type`
+    /// (`orders.OrderPlaced.v1` -> `OrderPlaced`) and `event_version`.
+    pub async fn publish_event(&self, event: &OrderEvent) {
+        let (event_type, version) = sns_attributes(event.event_type());
+        self.publish_raw(&event.to_json(), &[("event_type", event_type), ("event_version", version)]).await;
+    }
+
+    /// `GET /orders/{id}`.
+    pub async fn get_order(&self, order_id: Uuid) -> ApiResponse {
+        self.send(self.http.get(self.url(&format!("/orders/{order_id}")))).await
+    }
+
+    /// The stack output `name`, or a message that says which part of the stack is missing.
+    pub fn table(&self, output: &str) -> &str {
+        self.stack.output(output)
+    }
+
+    pub async fn shipment(&self, order_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item(self.table("ShipmentsTableName"), "orderId", &order_id.to_string()).await
+    }
+
+    pub async fn notification(&self, order_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.get_item(self.table("NotificationsTableName"), "orderId", &order_id.to_string()).await
+    }
+
+    /// Every item of a table whose attribute `attribute` (a string) contains `needle`, all pages.
+    pub async fn scan_containing(
+        &self,
+        table: &str,
+        attribute: &str,
+        needle: &str,
+    ) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .filter_expression("contains(#a, :needle)")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":needle", AttributeValue::S(needle.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .expect("Scan");
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return items,
+            }
+        }
+    }
+
+    /// The outbox entries whose event is about this order (every event's body names it).
+    pub async fn outbox_entries(&self, order_id: Uuid) -> Vec<HashMap<String, AttributeValue>> {
+        let table = self
+            .stack
+            .outputs
+            .get("OutboxTableName")
+            .cloned()
+            .unwrap_or_else(|| self.stack.resource("OutboxTable").to_owned());
+        self.scan_containing(&table, "body", &order_id.to_string()).await
+    }
+
+    /// Runs the outbox relay once with no grace period; returns its summary.
+    pub async fn run_relay(&self) -> Value {
+        let function = self.stack.resource("OutboxRelayFunction").to_owned();
+        let invoked = self
+            .lambda
+            .invoke()
+            .function_name(&function)
+            .payload(aws_sdk_lambda::primitives::Blob::new(br#"{"graceSeconds": 0}"#.to_vec()))
+            .send()
+            .await
+            .expect("Invoke the relay");
+        assert!(invoked.function_error.is_none(), "relay failed: {:?}", invoked.payload);
+        serde_json::from_slice(invoked.payload.as_ref().map(|p| p.as_ref()).unwrap_or(b"{}")).expect("JSON summary")
+    }
+
     /// Publishes an event body straight to the topic, with the contract's message attributes.
     pub async fn publish_raw(&self, body: &str, attributes: &[(&str, &str)]) {
         let mut publish = self.sns.publish().topic_arn(self.stack.output("OrderEventsTopicArn")).message(body);
@@ -295,6 +379,15 @@ impl Harness {
         }
         publish.send().await.expect("Publish");
     }
+}
+
+/// The SNS `event_type` and `event_version` of a CloudEvents type: `orders.OrderPlaced.v1` ->
+/// (`OrderPlaced`, `1`).
+pub fn sns_attributes(cloudevents_type: &str) -> (&str, &str) {
+    let mut parts = cloudevents_type.split('.');
+    let event_type = parts.nth(1).expect("a type of the form domain.Name.vN");
+    let version = parts.next().and_then(|v| v.strip_prefix('v')).expect("a version suffix");
+    (event_type, version)
 }
 
 /// A response of the order API, read whole.
@@ -329,6 +422,8 @@ pub struct TestOrder {
     pub email: String,
     pub currency: String,
     pub items: Vec<(String, u32, u64)>,
+    /// `shippingAddress` of the POST body, when the test gives one.
+    pub shipping_address: Option<Value>,
 }
 
 impl TestOrder {
@@ -339,17 +434,61 @@ impl TestOrder {
             email: format!("e2e-{}@example.com", &tag[..16]),
             currency: "EUR".into(),
             items,
+            shipping_address: None,
         }
     }
 
+    /// The same order, shipped to a fixed test address.
+    pub fn with_shipping_address(mut self) -> TestOrder {
+        self.shipping_address = Some(json!({
+            "line1": "12 Analytical Row", "line2": "Flat 3", "city": "London", "postalCode": "NW1 6XE", "country": "GB"
+        }));
+        self
+    }
+
     pub fn body(&self) -> Value {
-        json!({
+        let mut body = json!({
             "customer": { "id": self.customer_id, "email": self.email, "name": "E2E Test" },
             "currency": self.currency,
             "items": self.items.iter().map(|(sku, quantity, unit_price)| json!({
                 "sku": sku, "quantity": quantity, "unitPrice": unit_price
             })).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(address) = &self.shipping_address {
+            body["shippingAddress"] = address.clone();
+        }
+        body
+    }
+
+    /// The customer as events carry it.
+    pub fn customer(&self) -> orderflow_events::Customer {
+        orderflow_events::Customer { id: self.customer_id.clone(), email: self.email.clone(), name: None }
+    }
+
+    /// The order as an OrderPlaced v1 event under `order_id` (for tests that publish it themselves).
+    pub fn placed_event(&self, order_id: Uuid, placed_at: chrono::DateTime<chrono::Utc>) -> OrderPlacedEvent {
+        let currency: orderflow_events::Currency = self.currency.parse().expect("an ISO 4217 code");
+        let items = self
+            .items
+            .iter()
+            .map(|(sku, quantity, price)| orderflow_events::LineItem {
+                sku: sku.clone(),
+                quantity: *quantity,
+                unit_price: orderflow_events::Money::new(*price, currency),
+            })
+            .collect();
+        let data = orderflow_events::OrderPlacedV1::new(order_id, self.customer(), items, placed_at).expect("valid");
+        orderflow_events::CloudEvent::new(
+            Uuid::now_v7(),
+            orderflow_events::ORDER_SERVICE_SOURCE,
+            chrono::Utc::now(),
+            data,
+        )
+        .with_correlation_id(format!("e2e-{order_id}"))
+    }
+
+    pub fn money(&self, minor_units: u64) -> orderflow_events::Money {
+        orderflow_events::Money::new(minor_units, self.currency.parse().expect("an ISO 4217 code"))
     }
 
     pub fn total(&self) -> u64 {
@@ -390,6 +529,27 @@ pub fn string(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     match item.get(name) {
         Some(AttributeValue::S(value)) => value.clone(),
         other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+/// A string attribute, if the item has one.
+pub fn string_opt(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
+    }
+}
+
+/// A DynamoDB attribute as plain JSON (numbers as numbers), for comparing lists and maps.
+pub fn attribute_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => n.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(n.parse::<f64>().ok())),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(list) => Value::Array(list.iter().map(attribute_json).collect()),
+        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect()),
+        other => json!(format!("{other:?}")),
     }
 }
 

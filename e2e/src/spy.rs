@@ -99,6 +99,23 @@ impl SpyQueue {
         }
     }
 
+    /// Reads until `done` holds for what was seen, or `timeout` passes; returns whether it held.
+    pub async fn collect_until(&mut self, timeout: Duration, done: impl Fn(&SpyQueue) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if done(self) {
+                return true;
+            }
+            self.collect_for(Duration::from_secs(1)).await;
+        }
+        done(self)
+    }
+
+    /// The events about one order with this CloudEvents type (e.g. `orders.OrderCancelled.v1`).
+    pub fn of_type(&self, order_id: Uuid, cloudevents_type: &str) -> Vec<&OrderEvent> {
+        self.events_for(order_id).into_iter().filter(|event| event.event_type() == cloudevents_type).collect()
+    }
+
     /// The events seen so far about one order.
     pub fn events_for(&self, order_id: Uuid) -> Vec<&OrderEvent> {
         self.seen.iter().filter(|event| event.order_id() == order_id).collect()
