@@ -1,14 +1,17 @@
-//! Sends the order confirmation email.
+//! Sends the one email of every settled order: the confirmation when it is confirmed, the
+//! cancellation (the reason in plain words, never the event's code) when it is cancelled.
+//! OrderPlaced gets none: an order is not settled when it is placed.
 //!
 //! The rule: **one email per order, at least once**. Before sending, the handler looks for the
-//! order's record in NotificationsTable; after SES accepts the email it writes that record with a
-//! conditional put, so whichever of two concurrent attempts writes second stands down. With the
-//! idempotency claim on the event around it, the only way to get a second email is a crash (or a
-//! failed write) in the window between SES accepting the email and the record being written: the
-//! retry then sends it again. That caveat is today's, and chosen: at-least-once over at-most-once
-//! (claim a record first, then send) because a customer missing their confirmation is worse than
-//! a rare duplicate, and an at-most-once claim that crashed could never tell whether its email
-//! went out.
+//! order's record in NotificationsTable (keyed by order id, whichever email it was: `kind`
+//! CONFIRMATION or CANCELLATION); after SES accepts the email it writes that record with a
+//! conditional put, so whichever of two concurrent attempts writes second stands down. Any
+//! record under the order's key means its email went out. With the idempotency claim on the
+//! event around it, the only way to get a second email is a crash (or a failed write) in the
+//! window between SES accepting the email and the record being written: the retry then sends it
+//! again. That caveat is chosen: at-least-once over at-most-once (claim a record first, then
+//! send) because a customer missing their email is worse than a rare duplicate, and an
+//! at-most-once claim that crashed could never tell whether its email went out.
 //!
 //! If SES accepted the email but the record cannot be written, the handler logs an error and
 //! still reports success: a retry would send the email a second time for certain.
@@ -33,8 +36,8 @@ use orderflow_kit::{Env, EnvError};
 pub use adapters::{DynamoDbNotificationsStore, SesEmailSender};
 #[cfg(any(test, feature = "testing"))]
 pub use adapters::{InMemoryEmailSender, InMemoryNotificationsStore};
-pub use domain::render::{Email, html_escape, render};
-pub use domain::{NotificationError, NotificationHandler, NotificationRecord};
+pub use domain::render::{Email, html_escape, reason_in_words, render_cancellation, render_confirmation};
+pub use domain::{NotificationError, NotificationHandler, NotificationKind, NotificationRecord};
 pub use ports::{EmailSender, NotificationsError, NotificationsStore, SendError};
 
 /// The consumer's name: the prefix of its idempotency keys. Never change it.

@@ -46,8 +46,9 @@ pub enum NotificationsError {
 /// The notifications port: NotificationsTable, one record per order.
 #[async_trait]
 pub trait NotificationsStore: Send + Sync {
-    /// Whether the order has a record, i.e. its confirmation went out. Any record counts, even
-    /// one the adapter cannot read: the email is never sent twice on that account.
+    /// Whether the order has a record, i.e. its email (confirmation or cancellation) went out.
+    /// Any record counts, even one the adapter cannot read: the email is never sent twice on
+    /// that account.
     async fn exists(&self, order_id: Uuid) -> Result<bool, NotificationsError>;
     /// Writes the record unless the order has one; `false` if it had.
     async fn record_sent(&self, record: &NotificationRecord) -> Result<bool, NotificationsError>;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
-use notification::{DynamoDbNotificationsStore, NotificationRecord, NotificationsStore};
+use notification::{DynamoDbNotificationsStore, NotificationKind, NotificationRecord, NotificationsStore};
 use orderflow_consumer::testing::dynamodb::{create_table, delete_table, local_client};
 use uuid::Uuid;
 
@@ -16,6 +16,7 @@ async fn one_record_per_order_against_dynamodb() {
     let store = DynamoDbNotificationsStore::new(client.clone(), &table);
     let record = NotificationRecord {
         order_id: Uuid::now_v7(),
+        kind: NotificationKind::Cancellation,
         message_id: "m-1".into(),
         recipient: "ada@example.com".into(),
         event_id: Uuid::now_v7(),

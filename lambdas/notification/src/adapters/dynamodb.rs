@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of the notifications port. NotificationsTable items: `{orderId, status
-//! (SENT), messageId, recipient, eventId, sentAt}`. The end-to-end tests read these names: keep
-//! them.
+//! (SENT), kind (CONFIRMATION | CANCELLATION), messageId, recipient, eventId, sentAt}`. The
+//! end-to-end tests read these names: keep them.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -10,7 +10,7 @@ use orderflow_kit::dynamodb::{
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::domain::{NotificationRecord, SENT};
+use crate::domain::{NotificationKind, NotificationRecord, SENT};
 use crate::ports::{NotificationsError, NotificationsStore};
 
 /// The table's key.
@@ -32,6 +32,7 @@ fn to_item(record: &NotificationRecord) -> Item {
     Item::from([
         (ORDER_ID.to_owned(), s(record.order_id.to_string())),
         ("status".to_owned(), s(SENT)),
+        ("kind".to_owned(), s(record.kind.as_str())),
         ("messageId".to_owned(), s(&record.message_id)),
         ("recipient".to_owned(), s(&record.recipient)),
         ("eventId".to_owned(), s(record.event_id.to_string())),
@@ -44,8 +45,16 @@ fn from_item(item: &Item) -> Result<NotificationRecord, MalformedItem> {
     if status != SENT {
         return Err(MalformedItem::new("status", format!("{status:?} is not {SENT:?}")));
     }
+    // Records written before `kind` existed were all confirmations (OrderPlaced's email).
+    let kind = match item.optional_string("kind") {
+        None => NotificationKind::Confirmation,
+        Some(kind) => {
+            NotificationKind::parse(kind).ok_or_else(|| MalformedItem::new("kind", format!("{kind:?} is unknown")))?
+        }
+    };
     Ok(NotificationRecord {
         order_id: item.parsed(ORDER_ID)?,
+        kind,
         message_id: item.string("messageId")?.to_owned(),
         recipient: item.string("recipient")?.to_owned(),
         event_id: item.parsed("eventId")?,
@@ -64,7 +73,7 @@ fn record_error(error: PutIfAbsentError, order_id: Uuid) -> NotificationsError {
 
 #[async_trait]
 impl NotificationsStore for DynamoDbNotificationsStore {
-    /// Any item under the order's key means its confirmation went out: the email is not sent
+    /// Any item under the order's key means its email went out: the email is not sent
     /// again, whatever the item looks like. One that is not a well-formed notification record is
     /// logged, not failed: failing would only move the message to the DLQ, and sending would
     /// risk a second email.
@@ -82,7 +91,7 @@ impl NotificationsStore for DynamoDbNotificationsStore {
             return Ok(false);
         };
         if let Err(problem) = from_item(item) {
-            warn!(error = %problem, "the order's notification record is malformed; treating the confirmation as sent");
+            warn!(error = %problem, "the order's notification record is malformed; treating the email as sent");
         }
         Ok(true)
     }
@@ -105,6 +114,7 @@ mod tests {
     fn record() -> NotificationRecord {
         NotificationRecord {
             order_id: Uuid::now_v7(),
+            kind: NotificationKind::Cancellation,
             message_id: "m-1".into(),
             recipient: "ada@example.com".into(),
             event_id: Uuid::now_v7(),
@@ -118,8 +128,9 @@ mod tests {
         let item = to_item(&record);
         let mut names: Vec<_> = item.keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["eventId", "messageId", "orderId", "recipient", "sentAt", "status"]);
+        assert_eq!(names, ["eventId", "kind", "messageId", "orderId", "recipient", "sentAt", "status"]);
         assert_eq!(item["status"], s("SENT"));
+        assert_eq!(item["kind"], s("CANCELLATION"));
         assert_eq!(item["orderId"], s(record.order_id.to_string()));
         assert_eq!(item["sentAt"], s("2026-11-23T18:30:00.123Z"));
         assert_eq!(from_item(&item).unwrap(), record);
@@ -133,6 +144,16 @@ mod tests {
         item.insert("status".to_owned(), s("SENT"));
         item.remove("sentAt");
         assert_eq!(from_item(&item).unwrap_err(), MalformedItem::new("sentAt", "is missing"));
+        let mut item = to_item(&record());
+        item.insert("kind".to_owned(), s("RECEIPT"));
+        assert_eq!(from_item(&item).unwrap_err().attribute, "kind");
+    }
+
+    #[test]
+    fn a_record_from_before_kinds_is_a_confirmation() {
+        let mut item = to_item(&record());
+        item.remove("kind");
+        assert_eq!(from_item(&item).unwrap().kind, NotificationKind::Confirmation);
     }
 
     #[test]
