@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use orderflow_events::{Currency, Customer, InvalidEvent, LineItem, Money, ORDER_SERVICE_SOURCE, OrderPlacedEvent};
+use orderflow_events::{
+    CancellationReason, Currency, Customer, InvalidEvent, LineItem, MAX_ADDRESS_FIELD_CHARS, Money,
+    ORDER_SERVICE_SOURCE, OrderPlacedEvent, ShippingAddress,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -112,32 +115,84 @@ pub struct ValidOrderRequest {
     currency: Currency,
     items: Vec<OrderLine>,
     total: u64,
+    shipping_address: Option<ShippingAddress>,
 }
 
 impl ValidOrderRequest {
     pub fn total(&self) -> u64 {
         self.total
     }
+
+    pub fn shipping_address(&self) -> Option<&ShippingAddress> {
+        self.shipping_address.as_ref()
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an order is in its lifecycle: `PLACED`, then `CONFIRMED` or `CANCELLED`, never back
+/// (`docs/contracts/order-lifecycle.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Placed,
+    Confirmed,
+    Cancelled,
 }
 
-/// The order: both the 201/200 response body and the OrdersTable item (contract attribute names).
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "PLACED",
+            OrderStatus::Confirmed => "CONFIRMED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Settled: nothing changes the order any more.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, OrderStatus::Placed)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `status` that is not one of the three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown order status {0:?}")]
+pub struct UnknownOrderStatus(pub String);
+
+impl std::str::FromStr for OrderStatus {
+    type Err = UnknownOrderStatus;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [OrderStatus::Placed, OrderStatus::Confirmed, OrderStatus::Cancelled]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+            .ok_or_else(|| UnknownOrderStatus(value.to_owned()))
+    }
+}
+
+/// The order: the 201/200 response body, and the contract's part of the OrdersTable item (the
+/// lifecycle's bookkeeping beside it is [`crate::record::OrderRecord`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub order_id: Uuid,
     pub status: OrderStatus,
+    /// Why the order was cancelled; only on a `CANCELLED` order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<CancellationReason>,
     pub customer: Customer,
     pub items: Vec<OrderLine>,
     pub currency: Currency,
     pub total: u64,
     #[serde(with = "millisecond_timestamp")]
     pub placed_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
 }
 
 impl Order {
@@ -147,11 +202,13 @@ impl Order {
         Order {
             order_id,
             status: OrderStatus::Placed,
+            status_reason: None,
             customer: request.customer,
             items: request.items,
             currency: request.currency,
             total: request.total,
             placed_at: truncate_to_millis(now),
+            shipping_address: request.shipping_address,
         }
     }
 
@@ -169,17 +226,33 @@ impl Order {
     /// The OrderPlaced v1 event for this order. `event_id` is new for each order; a re-publish
     /// reuses the stored body, so the id never changes after this.
     pub fn to_event(&self, event_id: Uuid) -> Result<OrderPlacedEvent, InvalidEvent> {
-        let items = self
-            .items
+        let mut data = orderflow_events::OrderPlacedV1::new(
+            self.order_id,
+            self.customer.clone(),
+            self.line_items(),
+            self.placed_at,
+        )?;
+        if let Some(address) = &self.shipping_address {
+            data = data.with_shipping_address(address.clone());
+        }
+        Ok(OrderPlacedEvent::new(event_id, ORDER_SERVICE_SOURCE, self.placed_at, data))
+    }
+
+    /// The items as the events carry them: unit prices as money in the order's currency.
+    pub fn line_items(&self) -> Vec<LineItem> {
+        self.items
             .iter()
             .map(|line| LineItem {
                 sku: line.sku.clone(),
                 quantity: line.quantity,
                 unit_price: Money::new(line.unit_price, self.currency),
             })
-            .collect();
-        let data = orderflow_events::OrderPlacedV1::new(self.order_id, self.customer.clone(), items, self.placed_at)?;
-        Ok(OrderPlacedEvent::new(event_id, ORDER_SERVICE_SOURCE, self.placed_at, data))
+            .collect()
+    }
+
+    /// The total as money.
+    pub fn total_money(&self) -> Money {
+        Money::new(self.total, self.currency)
     }
 }
 
@@ -306,7 +379,10 @@ pub fn validate_order(
     let customer = validate_customer(body.get("customer"), &mut errors);
     let currency = validate_currency(body.get("currency"), currencies, &mut errors);
     let items = validate_items(body.get("items"), &mut errors);
-    let (Some(customer), Some(currency), Some(items)) = (customer, currency, items) else {
+    let shipping_address = validate_shipping_address(body.get("shippingAddress"), &mut errors);
+    let (Some(customer), Some(currency), Some(items), Ok(shipping_address)) =
+        (customer, currency, items, shipping_address)
+    else {
         return Err(errors);
     };
     if !errors.is_empty() {
@@ -317,7 +393,7 @@ pub fn validate_order(
         line.unit_price.checked_mul(u64::from(line.quantity)).and_then(|amount| sum.checked_add(amount))
     });
     match total {
-        Some(total) => Ok(ValidOrderRequest { customer, currency, items, total }),
+        Some(total) => Ok(ValidOrderRequest { customer, currency, items, total, shipping_address }),
         None => Err(vec![FieldError::new("items", "the order total is too large")]),
     }
 }
@@ -378,17 +454,97 @@ fn validate_customer(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Opt
     });
     let name = match present(customer.get("name")) {
         None => Ok(None),
-        Some(Value::String(name)) if name.chars().count() <= MAX_NAME_CHARS => Ok(Some(name.clone())),
-        Some(Value::String(_)) => {
+        Some(Value::String(name)) if name.chars().count() > MAX_NAME_CHARS => {
             errors.push(FieldError::new("customer.name", format!("must be at most {MAX_NAME_CHARS} characters")));
             Err(())
         }
+        Some(Value::String(name)) if !is_single_line_text(name) => {
+            errors.push(FieldError::new("customer.name", NO_CONTROL_CHARACTERS));
+            Err(())
+        }
+        Some(Value::String(name)) => Ok(Some(name.clone())),
         Some(_) => {
             errors.push(FieldError::new("customer.name", "must be a string"));
             Err(())
         }
     };
     Some(Customer { id: id?, email: email?, name: name.ok()? })
+}
+
+const NO_CONTROL_CHARACTERS: &str = "must not contain control characters or line breaks";
+
+/// The contract's rule for free text: no control characters (which include `\n`, `\r`, `\t`
+/// and NEL) and no Unicode line or paragraph separators, so that a name or an address line is
+/// one line in an email, a label or a log.
+pub fn is_single_line_text(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
+/// The optional `shippingAddress`: `line1`, `line2` (optional), `city`, `postalCode` of 1-100
+/// single-line characters, `country` ISO 3166-1 alpha-2 in upper case. `Ok(None)` when absent,
+/// `Err(())` when broken (the errors are pushed).
+fn validate_shipping_address(
+    value: Option<&Value>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<ShippingAddress>, ()> {
+    let Some(value) = present(value) else {
+        return Ok(None);
+    };
+    let Value::Object(address) = value else {
+        errors.push(FieldError::new("shippingAddress", "must be an object"));
+        return Err(());
+    };
+    let mut text = |name: &str, optional: bool| -> Result<Option<String>, ()> {
+        let field = format!("shippingAddress.{name}");
+        let value = if optional {
+            match present(address.get(name)) {
+                None => return Ok(None),
+                Some(Value::String(text)) => Some(text.as_str()),
+                Some(_) => {
+                    errors.push(FieldError::new(&field, "must be a string"));
+                    return Err(());
+                }
+            }
+        } else {
+            required_string(address.get(name), &field, errors)
+        };
+        let Some(text) = value else {
+            return Err(());
+        };
+        let length = text.chars().count();
+        if length == 0 || length > MAX_ADDRESS_FIELD_CHARS {
+            errors.push(FieldError::new(&field, format!("must be 1-{MAX_ADDRESS_FIELD_CHARS} characters")));
+            return Err(());
+        }
+        if !is_single_line_text(text) {
+            errors.push(FieldError::new(&field, NO_CONTROL_CHARACTERS));
+            return Err(());
+        }
+        Ok(Some(text.to_owned()))
+    };
+    let line1 = text("line1", false);
+    let line2 = text("line2", true);
+    let city = text("city", false);
+    let postal_code = text("postalCode", false);
+    let country = required_string(address.get("country"), &"shippingAddress.country", errors).and_then(|country| {
+        let valid = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+        if !valid {
+            errors.push(FieldError::new(
+                "shippingAddress.country",
+                "must be an ISO 3166-1 alpha-2 code in upper case (e.g. FR)",
+            ));
+        }
+        valid.then(|| country.to_owned())
+    });
+    let (Ok(Some(line1)), Ok(line2), Ok(Some(city)), Ok(Some(postal_code)), Some(country)) =
+        (line1, line2, city, postal_code, country)
+    else {
+        return Err(());
+    };
+    // The events crate checks the same rules again; a disagreement is reported, not hidden.
+    ShippingAddress::new(line1, line2, city, postal_code, country).map(Some).map_err(|error| {
+        errors.push(FieldError::new("shippingAddress", error.to_string()));
+    })
 }
 
 /// Plausible, not RFC 5322: one `@`, a non-empty local part of at most 64 chars, a dotted
@@ -613,6 +769,68 @@ mod tests {
     }
 
     #[test]
+    fn a_shipping_address_is_optional_and_checked_field_by_field() {
+        let mut body = valid_body();
+        assert_eq!(validate(&body).expect("valid").shipping_address(), None);
+        body["shippingAddress"] = Value::Null;
+        assert_eq!(validate(&body).expect("null is absent").shipping_address(), None);
+        body["shippingAddress"] =
+            json!({ "line1": "1 Main St", "line2": "Flat 2", "city": "Lyon", "postalCode": "69001", "country": "FR" });
+        let address = validate(&body).expect("valid").shipping_address().cloned().expect("address");
+        assert_eq!((address.line1(), address.line2(), address.country()), ("1 Main St", Some("Flat 2"), "FR"));
+        body["shippingAddress"]["line2"] = Value::Null;
+        assert_eq!(validate(&body).expect("valid").shipping_address().and_then(|a| a.line2().map(str::to_owned)), None);
+        body["shippingAddress"]["city"] = json!("c".repeat(100));
+        assert!(validate(&body).is_ok(), "100 characters are fine");
+
+        body["shippingAddress"] = json!({ "line1": "", "line2": "", "city": "c".repeat(101), "country": "fr" });
+        assert_eq!(
+            fields(body.clone()),
+            [
+                "shippingAddress.line1",
+                "shippingAddress.line2",
+                "shippingAddress.city",
+                "shippingAddress.postalCode",
+                "shippingAddress.country"
+            ]
+        );
+        for country in ["FRA", "F", "F1", "ÉS", ""] {
+            body["shippingAddress"] =
+                json!({ "line1": "1", "city": "Lyon", "postalCode": "69001", "country": country });
+            assert_eq!(fields(body.clone()), ["shippingAddress.country"], "{country:?}");
+        }
+        body["shippingAddress"] =
+            json!({ "line1": 1, "line2": ["x"], "city": "Lyon", "postalCode": "69001", "country": "FR" });
+        assert_eq!(fields(body.clone()), ["shippingAddress.line1", "shippingAddress.line2"]);
+        body["shippingAddress"] = json!("1 Main St, Lyon");
+        assert_eq!(fields(body), ["shippingAddress"]);
+    }
+
+    #[test]
+    fn free_text_has_no_control_characters_or_line_breaks() {
+        for bad in
+            ["Ada\nLovelace", "Ada\r", "\tAda", "Ada\u{0}", "Ada\u{85}", "Ada\u{2028}L", "Ada\u{2029}", "\u{1b}[31m"]
+        {
+            let mut body = valid_body();
+            body["customer"]["name"] = json!(bad);
+            let errors = validate(&body).expect_err(bad);
+            assert_eq!(errors.len(), 1, "{bad:?}");
+            assert_eq!(errors[0].field, "customer.name");
+            assert!(errors[0].message.contains("control characters"), "{}", errors[0].message);
+            for field in ["line1", "line2", "city", "postalCode"] {
+                let mut body = valid_body();
+                body["shippingAddress"] =
+                    json!({ "line1": "1 Main St", "city": "Lyon", "postalCode": "69001", "country": "FR" });
+                body["shippingAddress"][field] = json!(bad);
+                assert_eq!(fields(body), [format!("shippingAddress.{field}")], "{field} {bad:?}");
+            }
+        }
+        let mut body = valid_body();
+        body["customer"]["name"] = json!("Zoë O'Brien-Łukasiewicz 李");
+        assert!(validate(&body).is_ok(), "letters of any script are fine");
+    }
+
+    #[test]
     fn duplicate_skus_point_at_the_first_occurrence() {
         let mut body = valid_body();
         body["items"] = json!([
@@ -677,6 +895,31 @@ mod tests {
         let event = order.to_event(Uuid::now_v7()).expect("event");
         assert_eq!(event.data().total().amount, 3998);
         assert_eq!(event.subject(), order_id.to_string());
+        assert_eq!(event.data().shipping_address(), None);
         assert_eq!(serde_json::from_value::<Order>(body).expect("round trip"), order);
+    }
+
+    #[test]
+    fn the_shipping_address_is_in_the_body_and_on_the_event() {
+        let mut request = valid_body();
+        request["shippingAddress"] =
+            json!({ "line1": "1 Main St", "city": "Lyon", "postalCode": "69001", "country": "FR" });
+        let order = Order::place(validate(&request).expect("valid"), Uuid::now_v7(), Utc::now());
+        let body: Value = serde_json::from_str(&order.to_json()).expect("json");
+        assert_eq!(body["shippingAddress"], request["shippingAddress"]);
+        assert!(body.get("statusReason").is_none(), "no reason while placed");
+        let event = order.to_event(Uuid::now_v7()).expect("event");
+        assert_eq!(event.data().shipping_address(), order.shipping_address.as_ref());
+        let published: Value = serde_json::from_str(&event.to_json()).expect("json");
+        assert_eq!(published["data"]["shippingAddress"], request["shippingAddress"]);
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_text() {
+        for status in [OrderStatus::Placed, OrderStatus::Confirmed, OrderStatus::Cancelled] {
+            assert_eq!(status.to_string().parse(), Ok(status));
+            assert_eq!(serde_json::to_value(status).expect("json"), json!(status.as_str()));
+        }
+        assert_eq!("placed".parse::<OrderStatus>(), Err(UnknownOrderStatus("placed".into())));
     }
 }

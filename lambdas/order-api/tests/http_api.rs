@@ -330,3 +330,82 @@ async fn a_publish_failure_still_answers_201_and_leaves_the_entry_pending() {
     assert_eq!(Value::String(outbox[0].entry.subject.clone()), order_id);
     assert!(harness.publisher.published().is_empty());
 }
+
+#[tokio::test]
+async fn a_shipping_address_is_stored_returned_and_published() {
+    let harness = Harness::new();
+    let mut body = contract_body();
+    let address =
+        json!({ "line1": "1 Main St", "line2": "Flat 2", "city": "Lyon", "postalCode": "69001", "country": "FR" });
+    body["shippingAddress"] = address.clone();
+    let created = harness.call(post_orders(&body.to_string(), &[])).await;
+    assert_eq!(created.status(), 201);
+    let order = body_json(&created);
+    assert_eq!(order["shippingAddress"], address);
+    assert_eq!(order["status"], "PLACED");
+
+    let location = header(&created, "location").expect("location").to_owned();
+    let found = body_json(&harness.call(proxy_event("GET", &location, &[], None)).await);
+    assert_eq!(found, order);
+
+    let published = harness.publisher.published();
+    let (event, _) = orderflow_events::decode_message(&published[0].body).expect("a valid OrderPlaced v1");
+    let orderflow_events::OrderEvent::OrderPlacedV1(placed) = event else { panic!("not OrderPlaced: {event:?}") };
+    let on_event = placed.data().shipping_address().expect("address on the event");
+    assert_eq!((on_event.line2(), on_event.postal_code()), (Some("Flat 2"), "69001"));
+}
+
+#[tokio::test]
+async fn broken_free_text_or_address_is_a_422_and_stores_nothing() {
+    let mut bad_name = contract_body();
+    bad_name["customer"]["name"] = json!("Ada\r\nBcc: everyone@example.com");
+    let mut bad_address = contract_body();
+    bad_address["shippingAddress"] =
+        json!({ "line1": "1 Main St\n2nd line", "city": "", "postalCode": "69001", "country": "fr" });
+    let cases = [
+        (bad_name, vec!["customer.name"]),
+        (bad_address, vec!["shippingAddress.line1", "shippingAddress.city", "shippingAddress.country"]),
+    ];
+    for (body, expected) in cases {
+        let harness = Harness::new();
+        let response = harness.call(post_orders(&body.to_string(), &[("Idempotency-Key", "k-bad-text")])).await;
+        let problem = support::assert_problem(&response, 422);
+        let fields: Vec<&str> =
+            problem["errors"].as_array().expect("errors").iter().map(|e| e["field"].as_str().expect("field")).collect();
+        assert_eq!(fields, expected);
+        assert_eq!(harness.store.order_count(), 0);
+        assert_eq!(harness.store.idempotency_record_count(), 0);
+        assert_eq!(harness.store.outbox_entries().len(), 0);
+        assert!(harness.publisher.published().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn get_shows_the_settled_status_and_the_reason_of_a_cancellation() {
+    use order_api::domain::OrderStatus;
+    use order_api::lifecycle::LifecycleState;
+    use orderflow_events::CancellationReason;
+    use orderflow_kit::Clock;
+
+    let harness = Harness::new();
+    for (status, reason) in
+        [(OrderStatus::Confirmed, None), (OrderStatus::Cancelled, Some(CancellationReason::OutOfStock))]
+    {
+        let created = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+        assert_eq!(body_json(&created)["status"], "PLACED");
+        let order_id = uuid::Uuid::parse_str(body_json(&created)["orderId"].as_str().expect("id")).expect("uuid");
+        let record = harness.store.record(order_id).expect("read").expect("stored");
+        assert_eq!(record.bookkeeping.version, 1);
+        let next = record.with_state(LifecycleState { status, reason, ..record.state() }, harness.clock.now());
+        assert!(harness.store.replace_if_version(1, &next, None).expect("write"));
+
+        let location = header(&created, "location").expect("location").to_owned();
+        let found = body_json(&harness.call(proxy_event("GET", &location, &[], None)).await);
+        assert_eq!(found["status"], status.as_str());
+        match reason {
+            Some(reason) => assert_eq!(found["statusReason"], reason.as_str()),
+            None => assert!(found.get("statusReason").is_none(), "{found}"),
+        }
+        assert!(found.get("version").is_none(), "bookkeeping stays internal: {found}");
+    }
+}

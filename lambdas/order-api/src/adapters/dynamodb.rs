@@ -7,14 +7,15 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use orderflow_kit::dynamodb::{Item, ItemExt, MalformedItem, RequestFailed, from_item, n, s, timestamp, to_attribute};
+use orderflow_kit::dynamodb::{Item, ItemExt, MalformedItem, RequestFailed, n, s, timestamp};
 use orderflow_outbox::DynamoDbOutbox;
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order};
 use crate::ports::{CommitOutcome, IdempotencyRecord, OrderStore, Placement, StoreError, StoredResponse};
+use crate::record::OrderRecord;
 
 #[derive(Debug, Clone)]
 pub struct TableNames {
@@ -43,13 +44,6 @@ impl DynamoOrderStore {
 #[error("TransactWriteItems cancelled: {0:?}")]
 struct Cancelled(Vec<String>);
 
-fn order_item(order: &Order) -> Result<Item, StoreError> {
-    match serde_json::to_value(order).map(|value| to_attribute(&value)) {
-        Ok(AttributeValue::M(item)) => Ok(item),
-        _ => Err(MalformedItem::new("(order)", "did not serialise to a map").into()),
-    }
-}
-
 fn idempotency_item(record: &IdempotencyRecord, now: DateTime<Utc>) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(IdempotencyRecord::partition_key(&record.key))),
@@ -71,7 +65,11 @@ impl OrderStore for DynamoOrderStore {
     async fn commit_placement(&self, placement: &Placement, now: DateTime<Utc>) -> Result<CommitOutcome, StoreError> {
         let mut writes = vec![
             TransactWriteItem::builder()
-                .put(put(&self.tables.orders, order_item(&placement.order)?, "attribute_not_exists(orderId)")?)
+                .put(put(
+                    &self.tables.orders,
+                    OrderRecord::placed(placement.order.clone()).to_item()?,
+                    "attribute_not_exists(orderId)",
+                )?)
                 .build(),
         ];
         let idempotency_index = placement.idempotency.as_ref().map(|_| writes.len());
@@ -127,9 +125,8 @@ impl OrderStore for DynamoOrderStore {
         let Some(item) = output.item() else {
             return Ok(None);
         };
-        let value = from_item(item)?;
-        serde_json::from_value(value)
-            .map(Some)
+        OrderRecord::from_item(item)
+            .map(|record| Some(record.order))
             .map_err(|error| MalformedItem::new("(order)", format!("order {order_id}: {error}")).into())
     }
 

@@ -1,5 +1,7 @@
 //! In-memory adapters for unit tests (feature `testing`): one lock around the order tables
-//! makes a placement atomic, like the DynamoDB transaction it stands in for.
+//! makes a placement (and a lifecycle write) atomic, like the DynamoDB transaction it stands in
+//! for. The order lifecycle's tests run on this same store, so a test can place an order through
+//! the API, settle it through the lifecycle and read it back.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,15 +9,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use orderflow_outbox::OutboxEntry;
 use orderflow_outbox::adapters::memory::{InMemoryOutbox, StoredOutboxEntry};
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order};
 use crate::ports::{CommitOutcome, IdSource, IdempotencyRecord, OrderStore, Placement, StoreError};
+use crate::record::OrderRecord;
 
 #[derive(Default)]
 struct Tables {
-    orders: HashMap<Uuid, Order>,
+    orders: HashMap<Uuid, OrderRecord>,
     idempotency: HashMap<String, IdempotencyRecord>,
 }
 
@@ -57,6 +61,45 @@ impl InMemoryStore {
         self.outbox.entries()
     }
 
+    /// The whole row of an order, bookkeeping included.
+    pub fn record(&self, order_id: Uuid) -> Result<Option<OrderRecord>, StoreError> {
+        self.check(&self.fail_reads)?;
+        Ok(self.lock().orders.get(&order_id).cloned())
+    }
+
+    /// Puts a row as it is (a test's starting point).
+    pub fn insert_record(&self, record: OrderRecord) {
+        self.lock().orders.insert(record.order.order_id, record);
+    }
+
+    /// The lifecycle's conditional write: replaces the row with `next` and adds `outbox` (if
+    /// any), atomically, only if the row is still `PLACED` at `expected_version`. `Ok(false)`
+    /// and nothing written otherwise (or when the row does not exist).
+    pub fn replace_if_version(
+        &self,
+        expected_version: u64,
+        next: &OrderRecord,
+        outbox: Option<&OutboxEntry>,
+    ) -> Result<bool, StoreError> {
+        self.check(&self.fail_writes)?;
+        let mut tables = self.lock();
+        let current = tables.orders.get(&next.order.order_id);
+        let matches = current.is_some_and(|current| {
+            current.bookkeeping.version == expected_version && !current.order.status.is_settled()
+        });
+        if !matches {
+            return Ok(false);
+        }
+        // Under the tables' lock, so the row and the entry are written together or not at all.
+        if let Some(entry) = outbox
+            && !self.outbox.insert_pending(entry)
+        {
+            return Ok(false);
+        }
+        tables.orders.insert(next.order.order_id, next.clone());
+        Ok(true)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Tables> {
         // A panicking test thread must not hide the state from the other assertions.
         self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -85,7 +128,7 @@ impl OrderStore for InMemoryStore {
         if !self.outbox.insert_pending(&placement.outbox) {
             return Ok(CommitOutcome::Contended);
         }
-        tables.orders.insert(placement.order.order_id, placement.order.clone());
+        tables.orders.insert(placement.order.order_id, OrderRecord::placed(placement.order.clone()));
         if let Some(record) = &placement.idempotency {
             tables.idempotency.insert(IdempotencyRecord::partition_key(&record.key), record.clone());
         }
@@ -94,7 +137,7 @@ impl OrderStore for InMemoryStore {
 
     async fn find_order(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
         self.check(&self.fail_reads)?;
-        Ok(self.lock().orders.get(&order_id).cloned())
+        Ok(self.lock().orders.get(&order_id).map(|record| record.order.clone()))
     }
 
     async fn find_idempotency_record(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
