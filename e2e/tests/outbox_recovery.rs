@@ -1,22 +1,33 @@
-//! The dual write, failed on purpose: the order function is pointed at a topic it cannot publish
-//! to. The order must still be stored and answered per the contract; once the fault is removed,
-//! the outbox relay delivers the same event and each consumer acts once.
+//! No outcome is lost: every producer (the order API, inventory, billing, the order lifecycle)
+//! is pointed at a topic it cannot publish to. An order placed then has each effect recorded
+//! but nothing announced; each run of the outbox relay announces what is pending, which moves
+//! the chain one step (OrderPlaced -> outcomes -> settlement -> the consumers' reactions), until
+//! the order has settled with every guarantee. Each re-announced event keeps the id of its outbox
+//! entry.
 //!
-//! This test changes the deployed order function's configuration, so it is a test binary of its
-//! own, which scripts/e2e runs only after the suites that place orders through the API (beside
-//! the poison suite, which sends straight to a queue).
+//! This test changes the deployed functions' configuration, so it is a test binary of its own,
+//! which scripts/e2e runs alone, after the other suites. The configuration is restored at the
+//! end, also when an assertion fails.
 // Test code: a failed expectation should stop the test right there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::types::{Environment, LastUpdateStatus};
-use e2e::{Harness, TestOrder, eventually, number, string};
-use serde_json::Value;
+use e2e::lifecycle::Expect;
+use e2e::spy::SpyQueue;
+use e2e::{Harness, TestOrder, eventually, string};
+use orderflow_events::{
+    ORDER_CONFIRMED_V1_TYPE, ORDER_PLACED_V1_TYPE, PAYMENT_AUTHORIZED_V1_TYPE, STOCK_RESERVED_V1_TYPE,
+};
+use uuid::Uuid;
 
 const TOPIC_VARIABLE: &str = "ORDER_EVENTS_TOPIC_ARN";
+/// The producers, by their `<Name>FunctionName` stack outputs.
+const PRODUCERS: [&str; 4] =
+    ["OrderApiFunctionName", "InventoryFunctionName", "BillingFunctionName", "OrderLifecycleFunctionName"];
+const STEP: Duration = Duration::from_secs(60);
 
 async fn set_environment(harness: &Harness, function: &str, variables: HashMap<String, String>) {
     harness
@@ -53,92 +64,132 @@ async fn environment(harness: &Harness, function: &str) -> HashMap<String, Strin
         .unwrap_or_default()
 }
 
-/// Restores the order function's environment when dropped, so a failing assertion does not
-/// leave the stack broken for the tests that follow.
+/// Restores the functions' environments when dropped, so a failing assertion does not leave
+/// the stack broken for whatever runs next.
 struct RestoreOnDrop {
-    function: String,
-    original: HashMap<String, String>,
+    originals: Vec<(String, HashMap<String, String>)>,
+}
+
+impl RestoreOnDrop {
+    async fn restore(harness: &Harness, originals: &[(String, HashMap<String, String>)]) {
+        for (function, variables) in originals {
+            set_environment(harness, function, variables.clone()).await;
+        }
+    }
 }
 
 impl Drop for RestoreOnDrop {
     fn drop(&mut self) {
-        let function = self.function.clone();
-        let original = self.original.clone();
+        let originals = std::mem::take(&mut self.originals);
+        if originals.is_empty() {
+            return;
+        }
         // Drop cannot be async: restore on a runtime of its own, on another thread.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async {
                 let harness = Harness::connect().await;
-                set_environment(&harness, &function, original).await;
+                RestoreOnDrop::restore(&harness, &originals).await;
             });
         })
         .join();
     }
 }
 
+/// The outbox entries of the order: event id -> (event type, still pending).
+async fn entries(harness: &Harness, order_id: Uuid) -> HashMap<String, (String, bool)> {
+    harness
+        .outbox_entries(order_id)
+        .await
+        .into_iter()
+        .map(|entry| {
+            let body: serde_json::Value = serde_json::from_str(&string(&entry, "body")).expect("a JSON body");
+            let event_type = body["type"].as_str().unwrap_or("?").to_owned();
+            (string(&entry, "eventId"), (event_type, entry.contains_key("pendingPartition")))
+        })
+        .collect()
+}
+
+/// Waits until the order's outbox holds entries of every one of `types`. (Pending ones, unless
+/// the relay's own schedule, which waits a grace period of a minute, came first.)
+async fn pending_of(harness: &Harness, order_id: Uuid, types: &[&str]) -> HashMap<String, (String, bool)> {
+    eventually(STEP, &format!("pending outbox entries {types:?}"), || async {
+        let entries = entries(harness, order_id).await;
+        types.iter().all(|t| entries.values().any(|(et, _)| et == t)).then_some(entries)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_that_could_not_be_published_is_delivered_by_the_relay() {
+async fn every_outcome_that_could_not_be_published_is_delivered_by_the_relay_with_its_id() {
     let harness = Harness::connect().await;
-    let order_function = harness.stack.resource("OrderApiFunction").to_owned();
-    let relay_function = harness.stack.resource("OutboxRelayFunction").to_owned();
-    let original = environment(&harness, &order_function).await;
-    let topic = original.get(TOPIC_VARIABLE).expect("the order function has the topic variable").clone();
+    let mut originals = Vec::new();
+    for output in PRODUCERS {
+        let function = harness.stack.output(output).to_owned();
+        let variables = environment(&harness, &function).await;
+        assert!(variables.contains_key(TOPIC_VARIABLE), "{function} has {TOPIC_VARIABLE}: {variables:?}");
+        originals.push((function, variables));
+    }
+    let restore = RestoreOnDrop { originals: originals.clone() };
+    for (function, variables) in &originals {
+        let mut broken = variables.clone();
+        broken.insert(TOPIC_VARIABLE.into(), format!("{}-does-not-exist", variables[TOPIC_VARIABLE]));
+        set_environment(&harness, function, broken).await;
+    }
 
-    let mut broken = original.clone();
-    let missing_topic = format!("{}-does-not-exist", topic);
-    broken.insert(TOPIC_VARIABLE.into(), missing_topic);
-    let restore = RestoreOnDrop { function: order_function.clone(), original: original.clone() };
-    set_environment(&harness, &order_function, broken).await;
-
+    let mut spy = SpyQueue::attach(&harness).await;
     let sku = harness.create_sku(10).await;
     let order = TestOrder::new(vec![(sku.clone(), 1, 700)]);
     let order_id = harness.place_order(&order).await;
     assert!(harness.stored_order(order_id).await.is_some(), "the order is stored although publishing failed");
 
-    let pending = harness
-        .dynamodb
-        .scan()
-        .table_name(harness.stack.resource("OutboxTable"))
-        .filter_expression("contains(#body, :order)")
-        .expression_attribute_names("#body", "body")
-        .expression_attribute_values(":order", AttributeValue::S(order_id.to_string()))
-        .send()
-        .await
-        .expect("Scan outbox")
-        .items
-        .unwrap_or_default();
-    assert_eq!(pending.len(), 1, "one outbox entry for the order: {pending:?}");
-    assert!(pending[0].contains_key("pendingPartition"), "the entry is still pending: {:?}", pending[0]);
-    let event_id = string(&pending[0], "eventId");
-
+    // Step 1: the OrderPlaced waits in the outbox; nobody acted.
+    let placed = pending_of(&harness, order_id, &[ORDER_PLACED_V1_TYPE]).await;
+    assert!(placed.values().all(|(_, pending)| *pending), "the entry is still pending: {placed:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(harness.reservation(order_id).await.is_none(), "nothing was delivered while publishing failed");
+    assert!(harness.payment(order_id).await.is_none(), "nothing was delivered while publishing failed");
 
-    // Remove the fault, then run the relay on demand with no grace period.
-    drop(restore);
-    assert_eq!(environment(&harness, &order_function).await.get(TOPIC_VARIABLE), Some(&topic));
-    let invoked = harness
-        .lambda
-        .invoke()
-        .function_name(&relay_function)
-        .payload(aws_sdk_lambda::primitives::Blob::new(br#"{"graceSeconds": 0}"#.to_vec()))
-        .send()
-        .await
-        .expect("Invoke the relay");
-    assert!(invoked.function_error.is_none(), "relay failed: {:?}", invoked.payload);
-    let summary: Value =
-        serde_json::from_slice(invoked.payload.as_ref().map(|p| p.as_ref()).unwrap_or(b"{}")).expect("JSON summary");
+    // Step 2: the relay announces it; inventory and billing record their effects, and their
+    // outcomes wait in the outbox.
+    let summary = harness.run_relay().await;
     assert!(summary["published"].as_u64().unwrap_or(0) >= 1, "relay summary: {summary}");
+    pending_of(&harness, order_id, &[STOCK_RESERVED_V1_TYPE, PAYMENT_AUTHORIZED_V1_TYPE]).await;
+    assert_eq!(string(&harness.reservation(order_id).await.expect("reserved"), "status"), "RESERVED");
+    assert_eq!(string(&harness.payment(order_id).await.expect("authorized"), "status"), "AUTHORIZED");
+    assert_eq!(harness.get_order(order_id).await.json["status"], "PLACED", "no outcome reached the order yet");
 
-    let reservation = eventually(Duration::from_secs(30), "the reservation", || harness.reservation(order_id)).await;
-    assert_eq!(string(&reservation, "eventId"), event_id, "the relay published the original event id");
-    let payment = eventually(Duration::from_secs(30), "the payment", || harness.payment(order_id)).await;
-    assert_eq!(number(&payment, "amount"), 700);
-    eventually(Duration::from_secs(30), "the email", || async {
-        Some(harness.emails_to(&order.email).await).filter(|emails| !emails.is_empty())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(harness.stock(&sku).await, (9, 1), "reserved once");
-    assert_eq!(harness.emails_to(&order.email).await.len(), 1, "emailed once");
+    // Step 3: the outcomes reach the lifecycle, which settles; the settlement waits.
+    harness.run_relay().await;
+    pending_of(&harness, order_id, &[ORDER_CONFIRMED_V1_TYPE]).await;
+    assert_eq!(harness.get_order(order_id).await.json["status"], "CONFIRMED");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(harness.shipment(order_id).await.is_none(), "the settlement was not announced yet");
+    assert_eq!(string(&harness.payment(order_id).await.expect("payment"), "status"), "AUTHORIZED", "not captured yet");
+
+    // Step 4: the settlement goes out. The configuration is restored first, so that nothing
+    // after this depends on the broken topic.
+    RestoreOnDrop::restore(&harness, &originals).await;
+    drop(restore);
+    harness.run_relay().await;
+    harness.assert_settles(&order, order_id, Expect::Confirmed, Duration::from_secs(120)).await;
+    assert_eq!(harness.stock(&sku).await, (9, 0), "committed once");
+
+    // Every event the spy saw for the order is an outbox entry, published under its id, once.
+    spy.collect_until(Duration::from_secs(20), |spy| !spy.of_type(order_id, ORDER_CONFIRMED_V1_TYPE).is_empty()).await;
+    spy.collect_for(Duration::from_secs(3)).await;
+    let outbox = entries(&harness, order_id).await;
+    let seen: Vec<(String, String)> =
+        spy.events_for(order_id).iter().map(|e| (e.id().to_string(), e.event_type().to_owned())).collect();
+    let seen_ids: HashSet<&String> = seen.iter().map(|(id, _)| id).collect();
+    assert_eq!(seen_ids.len(), seen.len(), "each event published once: {seen:?}");
+    assert_eq!(seen.len(), 4, "OrderPlaced, StockReserved, PaymentAuthorized, OrderConfirmed: {seen:?}");
+    for (id, event_type) in &seen {
+        let entry = outbox.get(id).unwrap_or_else(|| panic!("{event_type} {id} has no outbox entry: {outbox:?}"));
+        assert_eq!(&entry.0, event_type, "the entry {id} holds the event published");
+        assert!(!entry.1, "the entry of {event_type} is marked published: {outbox:?}");
+    }
+    assert_eq!(outbox.len(), 4, "one outbox entry per event: {outbox:?}");
+    spy.detach().await;
+    harness.assert_every_dlq_empty().await;
 }
