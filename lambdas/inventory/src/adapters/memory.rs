@@ -1,38 +1,30 @@
-//! An in-memory inventory store (tests only: feature `testing`).
+//! An in-memory inventory store (tests only: feature `testing`), with the DynamoDB adapter's
+//! semantics: one lock makes each step atomic like the transaction, the record's expectation
+//! is checked like its condition, and outbox entries land in an [`InMemoryOutbox`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use orderflow_outbox::adapters::memory::InMemoryOutbox;
 use uuid::Uuid;
 
-use crate::domain::{RejectOutcome, ReservationRequest, ReservationStatus, ReserveOutcome, Unavailable};
+use crate::domain::{Applied, Reservation, Step, StockEffect, Unavailable};
 use crate::ports::{InventoryError, InventoryStore};
-
-/// A reservation as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredReservation {
-    pub status: ReservationStatus,
-    pub event_id: Uuid,
-    pub items: Vec<(String, u32)>,
-    pub reason: Option<String>,
-    pub sku: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Debug, Default)]
 struct State {
     /// sku -> (available, reserved)
     stock: HashMap<String, (i64, i64)>,
-    reservations: HashMap<Uuid, StoredReservation>,
+    reservations: HashMap<Uuid, Reservation>,
+    steps: usize,
 }
 
-/// An in-memory [`InventoryStore`]; one lock makes each call atomic, like the transaction, and
-/// a reservation is recorded once per order, like the conditional writes.
-#[derive(Debug, Default)]
+/// An in-memory [`InventoryStore`].
+#[derive(Default)]
 pub struct InMemoryInventoryStore {
     state: Mutex<State>,
+    outbox: Arc<InMemoryOutbox>,
 }
 
 impl InMemoryInventoryStore {
@@ -55,12 +47,27 @@ impl InMemoryInventoryStore {
         self.lock().stock.get(sku).copied()
     }
 
-    pub fn reservation(&self, order_id: Uuid) -> Option<StoredReservation> {
+    /// Every SKU's `(available, reserved)`.
+    pub fn all_stock(&self) -> HashMap<String, (i64, i64)> {
+        self.lock().stock.clone()
+    }
+
+    pub fn reservation_record(&self, order_id: Uuid) -> Option<Reservation> {
         self.lock().reservations.get(&order_id).cloned()
     }
 
     pub fn reservation_count(&self) -> usize {
         self.lock().reservations.len()
+    }
+
+    /// Steps applied so far (for tests that fail one of them).
+    pub fn applied_steps(&self) -> usize {
+        self.lock().steps
+    }
+
+    /// The outbox the steps write to: hand it to the handler's announcer.
+    pub fn outbox(&self) -> Arc<InMemoryOutbox> {
+        Arc::clone(&self.outbox)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -70,66 +77,72 @@ impl InMemoryInventoryStore {
     }
 }
 
+/// The first line whose condition fails, or `Ok(None)`. For Hold a failure is a business
+/// outcome; for Commit and Release it is a broken invariant (the units were held by this
+/// record), reported like the DynamoDB adapter does: as contention, retried, then the DLQ.
+fn check_stock(
+    stock: &HashMap<String, (i64, i64)>,
+    effect: StockEffect,
+    lines: &[(String, u32)],
+) -> Result<Option<Unavailable>, InventoryError> {
+    for (sku, requested) in lines {
+        let quantity = i64::from(*requested);
+        match (effect, stock.get(sku)) {
+            (StockEffect::Hold, None) => return Ok(Some(Unavailable::UnknownSku { sku: sku.clone() })),
+            (StockEffect::Hold, Some(&(available, _))) if available < quantity => {
+                return Ok(Some(Unavailable::OutOfStock { sku: sku.clone(), requested: *requested, available }));
+            }
+            (StockEffect::Commit | StockEffect::Release, None) => {
+                return Err(InventoryError::Contention(format!("stock of {sku} vanished")));
+            }
+            (StockEffect::Commit | StockEffect::Release, Some(&(_, reserved))) if reserved < quantity => {
+                return Err(InventoryError::Contention(format!("{sku} has fewer units reserved than held")));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 #[async_trait]
 impl InventoryStore for InMemoryInventoryStore {
-    async fn reserve(&self, request: &ReservationRequest) -> Result<ReserveOutcome, InventoryError> {
-        let mut state = self.lock();
-        if let Some(existing) = state.reservations.get(&request.order_id) {
-            return Ok(ReserveOutcome::AlreadyRecorded(existing.status));
-        }
-        for (sku, quantity) in &request.items {
-            match state.stock.get(sku) {
-                None => return Ok(ReserveOutcome::Unavailable(Unavailable::UnknownSku { sku: sku.clone() })),
-                Some(&(available, _)) if available < i64::from(*quantity) => {
-                    return Ok(ReserveOutcome::Unavailable(Unavailable::InsufficientStock {
-                        sku: sku.clone(),
-                        requested: *quantity,
-                        available,
-                    }));
-                }
-                Some(_) => {}
-            }
-        }
-        for (sku, quantity) in &request.items {
-            if let Some((available, reserved)) = state.stock.get_mut(sku) {
-                *available -= i64::from(*quantity);
-                *reserved += i64::from(*quantity);
-            }
-        }
-        state.reservations.insert(
-            request.order_id,
-            StoredReservation {
-                status: ReservationStatus::Reserved,
-                event_id: request.event_id,
-                items: request.items.clone(),
-                reason: None,
-                sku: None,
-                created_at: request.created_at,
-            },
-        );
-        Ok(ReserveOutcome::Reserved)
+    async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, InventoryError> {
+        Ok(self.lock().reservations.get(&order_id).cloned())
     }
 
-    async fn record_rejection(
-        &self,
-        request: &ReservationRequest,
-        unavailable: &Unavailable,
-    ) -> Result<RejectOutcome, InventoryError> {
+    async fn apply(&self, step: &Step) -> Result<Applied, InventoryError> {
         let mut state = self.lock();
-        if let Some(existing) = state.reservations.get(&request.order_id) {
-            return Ok(RejectOutcome::AlreadyRecorded(existing.status));
+        let current = state.reservations.get(&step.record.order_id);
+        if !step.expect.matches(current) {
+            return Ok(Applied::Conflict(current.cloned()));
         }
-        state.reservations.insert(
-            request.order_id,
-            StoredReservation {
-                status: ReservationStatus::Rejected,
-                event_id: request.event_id,
-                items: request.items.clone(),
-                reason: Some(unavailable.reason().to_owned()),
-                sku: Some(unavailable.sku().to_owned()),
-                created_at: request.created_at,
-            },
-        );
-        Ok(RejectOutcome::Recorded)
+        if let Some(change) = &step.stock {
+            if let Some(unavailable) = check_stock(&state.stock, change.effect, &change.lines)? {
+                return Ok(Applied::Unavailable(unavailable));
+            }
+            for (sku, quantity) in &change.lines {
+                let quantity = i64::from(*quantity);
+                if let Some((available, reserved)) = state.stock.get_mut(sku) {
+                    match change.effect {
+                        StockEffect::Hold => {
+                            *available -= quantity;
+                            *reserved += quantity;
+                        }
+                        StockEffect::Commit => *reserved -= quantity,
+                        StockEffect::Release => {
+                            *available += quantity;
+                            *reserved -= quantity;
+                        }
+                    }
+                }
+            }
+        }
+        // Fresh event ids never collide, like the outbox put's condition in the transaction.
+        if let Some(entry) = &step.outbox {
+            self.outbox.insert_pending(entry);
+        }
+        state.reservations.insert(step.record.order_id, step.record.clone());
+        state.steps += 1;
+        Ok(Applied::Done)
     }
 }

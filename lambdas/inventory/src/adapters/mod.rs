@@ -1,5 +1,5 @@
-//! The port's implementations: DynamoDB for the inventory and reservations tables and, for tests
-//! only, an in-memory store.
+//! The port's implementations: DynamoDB for the inventory, reservations and outbox tables and,
+//! for tests only, an in-memory store.
 
 pub mod dynamodb;
 #[cfg(any(test, feature = "testing"))]
@@ -7,4 +7,4 @@ pub mod memory;
 
 pub use dynamodb::DynamoDbInventoryStore;
 #[cfg(any(test, feature = "testing"))]
-pub use memory::{InMemoryInventoryStore, StoredReservation};
+pub use memory::InMemoryInventoryStore;
