@@ -1,27 +1,26 @@
 //! The shipped payment gateway: a deterministic simulation.
 
 use async_trait::async_trait;
+use orderflow_events::{DeclineReason, Money};
+use uuid::Uuid;
 
-use crate::domain::{ChargeRequest, ChargeResult, PaymentStatus};
+use crate::domain::Authorization;
 use crate::ports::{GatewayError, PaymentGateway};
 
 /// Default `PAYMENT_DECLINE_ABOVE`, in minor units.
 pub const DEFAULT_DECLINE_ABOVE: u64 = 100_000;
 
-/// The decline reason of a total above the limit (`declineReason`).
-pub const AMOUNT_OVER_LIMIT: &str = "AMOUNT_OVER_LIMIT";
-
 /// A deterministic simulation, so that the whole flow can run (and be tested end to end)
 /// without a payment provider. Its rules:
 ///
-/// 1. an order whose total is above `decline_above` minor units (`PAYMENT_DECLINE_ABOVE`,
-///    default 100000, whatever the currency) is DECLINED with reason `AMOUNT_OVER_LIMIT`;
-/// 2. any other order is CAPTURED;
-/// 3. the reference is derived from the idempotency key only (`sim_ch_<key>` when captured,
-///    `sim_dc_<key>` when declined, the key's dashes dropped), so the same key always gets the
-///    same result and reference, as with a real gateway's idempotency keys.
+/// 1. an authorization of a total above `decline_above` minor units (`PAYMENT_DECLINE_ABOVE`,
+///    default 100000, whatever the currency) is declined with reason `LIMIT_EXCEEDED`;
+/// 2. any other is authorized, with the id `sim_auth_<order id without dashes>`: derived from
+///    the order only, so a retried authorization gets the same id, as a real gateway's
+///    idempotency key would give;
+/// 3. capture and void always succeed (each is idempotent).
 ///
-/// It never fails: the result is a pure function of the request. The limit is given by the
+/// It never fails: every answer is a pure function of the request. The limit is given by the
 /// caller (`processor_from_env` reads it), so the gateway itself never looks at the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimulatedGateway {
@@ -42,49 +41,56 @@ impl SimulatedGateway {
     pub fn decline_above(&self) -> u64 {
         self.decline_above
     }
+
+    /// The authorization id the simulation gives `order_id`.
+    pub fn authorization_id(order_id: Uuid) -> String {
+        format!("sim_auth_{}", order_id.simple())
+    }
 }
 
 #[async_trait]
 impl PaymentGateway for SimulatedGateway {
-    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeResult, GatewayError> {
-        let key: String = request.idempotency_key.chars().filter(|c| *c != '-').collect();
-        Ok(if request.amount.amount > self.decline_above {
-            ChargeResult {
-                status: PaymentStatus::Declined,
-                reference: format!("sim_dc_{key}"),
-                decline_reason: Some(AMOUNT_OVER_LIMIT.to_owned()),
-            }
+    async fn authorize(&self, order_id: Uuid, amount: Money) -> Result<Authorization, GatewayError> {
+        Ok(if amount.amount > self.decline_above {
+            Authorization::Declined { reason: DeclineReason::limit_exceeded() }
         } else {
-            ChargeResult { status: PaymentStatus::Captured, reference: format!("sim_ch_{key}"), decline_reason: None }
+            Authorization::Authorized { authorization_id: SimulatedGateway::authorization_id(order_id) }
         })
+    }
+
+    async fn capture(&self, _authorization_id: &str) -> Result<(), GatewayError> {
+        Ok(())
+    }
+
+    async fn void(&self, _authorization_id: &str) -> Result<(), GatewayError> {
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use orderflow_events::Money;
-    use uuid::Uuid;
-
     use super::*;
 
-    fn request(key: &str, amount: u64) -> ChargeRequest {
-        ChargeRequest {
-            idempotency_key: key.to_owned(),
-            order_id: Uuid::nil(),
-            amount: Money::new(amount, "EUR".parse().unwrap()),
-        }
+    fn eur(amount: u64) -> Money {
+        Money::new(amount, "EUR".parse().unwrap())
     }
 
     #[tokio::test]
     async fn declines_above_the_limit_and_is_deterministic() {
         let gateway = SimulatedGateway::new(1000);
-        let at_limit = gateway.charge(&request("a-b", 1000)).await.unwrap();
-        assert_eq!(at_limit.status, PaymentStatus::Captured);
-        assert_eq!(at_limit.reference, "sim_ch_ab");
-        let above = gateway.charge(&request("c", 1001)).await.unwrap();
-        assert_eq!(above.status, PaymentStatus::Declined);
-        assert_eq!(above.decline_reason.as_deref(), Some("AMOUNT_OVER_LIMIT"));
-        assert_eq!(gateway.charge(&request("a-b", 1000)).await.unwrap(), at_limit);
+        let order_id = Uuid::now_v7();
+        let at_limit = gateway.authorize(order_id, eur(1000)).await.unwrap();
+        assert_eq!(at_limit, Authorization::Authorized { authorization_id: format!("sim_auth_{}", order_id.simple()) });
+        assert_eq!(gateway.authorize(order_id, eur(1000)).await.unwrap(), at_limit, "a retry gets the same id");
+        let above = gateway.authorize(Uuid::now_v7(), eur(1001)).await.unwrap();
+        assert_eq!(above, Authorization::Declined { reason: DeclineReason::new("LIMIT_EXCEEDED").unwrap() });
+    }
+
+    #[tokio::test]
+    async fn capture_and_void_succeed() {
+        let gateway = SimulatedGateway::default();
+        gateway.capture("sim_auth_x").await.unwrap();
+        gateway.void("sim_auth_x").await.unwrap();
     }
 
     #[test]
