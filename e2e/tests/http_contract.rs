@@ -85,6 +85,36 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
             }),
             vec!["items[1].sku"],
         ),
+        ("name with a line break", with(&|b| b["customer"]["name"] = json!("Ada\nLovelace")), vec!["customer.name"]),
+        ("address not an object", with(&|b| b["shippingAddress"] = json!("London")), vec!["shippingAddress"]),
+        (
+            "address country lower case",
+            with(&|b| {
+                b["shippingAddress"] = json!({"line1": "1 A St", "city": "London", "postalCode": "N1", "country": "gb"})
+            }),
+            vec!["shippingAddress.country"],
+        ),
+        (
+            "address without a city",
+            with(&|b| b["shippingAddress"] = json!({"line1": "1 A St", "postalCode": "N1", "country": "GB"})),
+            vec!["shippingAddress.city"],
+        ),
+        (
+            "address line too long",
+            with(&|b| {
+                b["shippingAddress"] =
+                    json!({"line1": "x".repeat(101), "city": "London", "postalCode": "N1", "country": "GB"})
+            }),
+            vec!["shippingAddress.line1"],
+        ),
+        (
+            "address with a control character",
+            with(&|b| {
+                b["shippingAddress"] =
+                    json!({"line1": "1 A St", "city": "Lon\u{0007}don", "postalCode": "N1", "country": "GB"})
+            }),
+            vec!["shippingAddress.city"],
+        ),
         (
             "every field wrong at once",
             json!({"customer": {"id": "", "email": 3}, "currency": 1, "items": [{"sku": "", "quantity": -1, "unitPrice": "x"}]}),

@@ -35,6 +35,7 @@ async fn a_placed_order_is_confirmed_captured_committed_emailed_and_shipped_once
     assert_eq!(response.json["currency"], "EUR");
     assert_eq!(response.json["customer"]["id"], order.customer_id.as_str());
     assert_eq!(response.json["items"], order.body()["items"]);
+    assert_eq!(Some(&response.json["shippingAddress"]), order.shipping_address.as_ref(), "the address is kept");
     assert!(response.json["placedAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", response.json);
 
     let settled = harness.assert_settles(&order, order_id, Expect::Confirmed, SETTLE).await;
