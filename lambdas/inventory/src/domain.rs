@@ -316,7 +316,7 @@ pub enum Decision {
     Settled(ReservationStatus),
     /// This event cannot be applied yet (the reservation is not recorded, or is being written by
     /// the OrderPlaced handler): a retry later will find it done.
-    NotYet(ReservationStatus, &'static str),
+    NotYet(Option<ReservationStatus>, &'static str),
     /// The event contradicts the record (a confirmation of rejected stock...): no retry helps.
     Contradiction(Option<ReservationStatus>),
 }
@@ -416,12 +416,14 @@ pub fn decide(
             let Some(record) = record else {
                 // The confirmation needs our StockReserved, so our record exists somewhere
                 // ahead of us (e.g. an eventually consistent read elsewhere): wait for it.
-                return Ok(Decision::NotYet(S::Reserving, "no reservation recorded yet"));
+                return Ok(Decision::NotYet(None, "no reservation recorded yet"));
             };
             let held = record.held_chunks;
             let expect = Expect::At(record.status, held);
             match record.status {
-                S::Reserving | S::Rejecting => Ok(Decision::NotYet(record.status, "the reservation is being written")),
+                S::Reserving | S::Rejecting => {
+                    Ok(Decision::NotYet(Some(record.status), "the reservation is being written"))
+                }
                 S::Reserved if record.chunk_count() <= 1 => {
                     let commit = StockChange { effect: StockEffect::Commit, lines: record.items.clone() };
                     write(expect, Some(commit), record.moved(S::Committed, 0, now), None)
@@ -450,7 +452,9 @@ pub fn decide(
             match record.status {
                 // The OrderPlaced handler is still at work (or will be, on its redelivery);
                 // releasing half a reservation under it would race it.
-                S::Reserving | S::Rejecting => Ok(Decision::NotYet(record.status, "the reservation is being written")),
+                S::Reserving | S::Rejecting => {
+                    Ok(Decision::NotYet(Some(record.status), "the reservation is being written"))
+                }
                 S::Reserved if record.chunk_count() <= 1 => {
                     let release = StockChange { effect: StockEffect::Release, lines: record.items.clone() };
                     write(expect, Some(release), record.moved(S::Released, 0, now), None)

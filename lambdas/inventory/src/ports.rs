@@ -17,8 +17,8 @@ pub enum InventoryError {
     #[error("reservation contended, retry: {0}")]
     Contention(String),
     /// A settlement arrived before the reservation it settles was written.
-    #[error("not yet: {why} (reservation {status})")]
-    NotYet { status: ReservationStatus, why: &'static str },
+    #[error("not yet: {why} (reservation {})", status.map_or("none", ReservationStatus::as_str))]
+    NotYet { status: Option<ReservationStatus>, why: &'static str },
     /// The event contradicts the recorded reservation (e.g. a confirmation of rejected stock).
     #[error("{event} contradicts the reservation ({})", status.map_or("none", ReservationStatus::as_str))]
     Contradiction { event: &'static str, status: Option<ReservationStatus> },

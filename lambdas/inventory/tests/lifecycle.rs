@@ -457,7 +457,8 @@ fn every_error_has_its_kind() {
     let cases: Vec<(InventoryError, bool)> = vec![
         (failed.into(), false),
         (InventoryError::Contention("transaction conflict".into()), false),
-        (InventoryError::NotYet { status: ReservationStatus::Reserving, why: "in progress" }, false),
+        (InventoryError::NotYet { status: Some(ReservationStatus::Reserving), why: "in progress" }, false),
+        (InventoryError::NotYet { status: None, why: "no reservation recorded yet" }, false),
         (InventoryError::Contradiction { event: "OrderConfirmed", status: Some(ReservationStatus::Rejected) }, true),
         (InventoryError::Contradiction { event: "OrderConfirmed", status: None }, true),
         (MalformedItem::new("status", "is missing").into(), true),

@@ -388,4 +388,71 @@ mod tests {
             assert_eq!(store.transaction(&step).unwrap().len(), 2, "{effect:?}");
         }
     }
+
+    /// DynamoDB refuses an expression with an undefined placeholder and a request with an unused
+    /// one; LocalStack is not at hand in unit tests, so check every action of every kind here.
+    #[test]
+    fn every_placeholder_is_defined_and_used() {
+        fn placeholders(text: &str, sigil: char) -> std::collections::BTreeSet<String> {
+            let mut found = std::collections::BTreeSet::new();
+            let mut chars = text.char_indices().peekable();
+            while let Some((start, c)) = chars.next() {
+                if c == sigil {
+                    let mut end = start + 1;
+                    while let Some(&(i, next)) = chars.peek() {
+                        if next.is_ascii_alphanumeric() || next == '_' {
+                            end = i + next.len_utf8();
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    found.insert(text[start..end].to_owned());
+                }
+            }
+            found
+        }
+        fn check(
+            expressions: &[&str],
+            names: Option<&std::collections::HashMap<String, String>>,
+            values: Option<&Item>,
+        ) {
+            let text = expressions.join(" ");
+            let defined_names: std::collections::BTreeSet<String> =
+                names.map(|names| names.keys().cloned().collect()).unwrap_or_default();
+            let defined_values: std::collections::BTreeSet<String> =
+                values.map(|values| values.keys().cloned().collect()).unwrap_or_default();
+            assert_eq!(placeholders(&text, '#'), defined_names, "{text}");
+            assert_eq!(placeholders(&text, ':'), defined_values, "{text}");
+        }
+        let store = store();
+        let expects =
+            [Expect::Absent, Expect::At(ReservationStatus::Reserved, 0), Expect::At(ReservationStatus::Reserving, 1)];
+        for expect in expects {
+            for effect in [StockEffect::Hold, StockEffect::Commit, StockEffect::Release] {
+                let step = Step {
+                    expect,
+                    stock: Some(StockChange { effect, lines: vec![("A".into(), 1)] }),
+                    record: record(ReservationStatus::Reserved),
+                    outbox: None,
+                };
+                for action in store.transaction(&step).unwrap() {
+                    if let Some(update) = action.update() {
+                        check(
+                            &[update.update_expression(), update.condition_expression().unwrap_or_default()],
+                            update.expression_attribute_names(),
+                            update.expression_attribute_values(),
+                        );
+                    }
+                    if let Some(put) = action.put() {
+                        check(
+                            &[put.condition_expression().unwrap_or_default()],
+                            put.expression_attribute_names(),
+                            put.expression_attribute_values(),
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
