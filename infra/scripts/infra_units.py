@@ -194,9 +194,27 @@ DYNAMODB_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Condition
                     "BatchGetItem", "BatchWriteItem"}
 IDEMPOTENCY_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"]
 _KEYS = {"name", "description", "subscribes", "timeout", "memory", "batch_size", "batching_window",
-         "max_concurrency", "tables", "environment", "statements"}
+         "max_concurrency", "event_name", "tables", "uses_tables", "publishes", "timer", "environment",
+         "statements"}
 _REQUIRED = ("name", "description", "subscribes", "max_concurrency")
 _TABLE_KEYS = {"name", "hash_key", "ttl", "actions", "sid"}
+_USED_TABLE_KEYS = {"ref", "env", "actions", "sid"}
+_TIMER_KEYS = {"subscribes", "delay_seconds", "delay_env"}
+# SQS DelaySeconds is at most 15 minutes.
+MAX_DELAY_SECONDS = 900
+# A producer writes its outbox entry inside its own transaction (a Put: dynamodb:PutItem) and
+# marks it published after the publish (Announcer: dynamodb:UpdateItem); the relay does the rest
+# with its own role. IAM has no TransactWriteItems action: each item of a transaction is
+# authorised as its own PutItem/UpdateItem/ConditionCheckItem/DeleteItem.
+OUTBOX_ACTIONS = ["PutItem", "UpdateItem"]
+# Publishing to the topic encrypted with AppKey needs a data key (and to decrypt it), as the order
+# API's role has it.
+TOPIC_KMS_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]
+# Tables a consumer cannot name in uses_tables: the generator wires them itself.
+_GENERATED_TABLE_REFS = {"IdempotencyTable": "is every consumer's already",
+                         "OutboxTable": "comes with `publishes:`"}
+# A queue age alarm fires after this many seconds on top of the queue's delay.
+QUEUE_AGE_THRESHOLD = 300
 
 
 @dataclass
@@ -217,6 +235,41 @@ class Table:
 
 
 @dataclass
+class UsedTable:
+    """A table of the template the consumer does not own (e.g. the order service's OrdersTable)."""
+    ref: str  # its logical id
+    env: str  # the variable holding its name
+    actions: list[str]
+    sid: str
+
+
+@dataclass
+class Timer:
+    """A second queue, subscribed like the first but with a delivery delay, feeding the same function."""
+    subscribes: dict[str, int]
+    delay: object  # seconds (int) or Tag("Ref", <a Number parameter>)
+    delay_env: str | None = None  # variable set to the same value as the delay
+
+    @property
+    def version(self) -> int:
+        return next(iter(self.subscribes.values()))
+
+
+@dataclass
+class Queue:
+    """One subscribed queue of a consumer: logical prefix <prefix>Queue/<prefix>Dlq, physical name."""
+    prefix: str
+    physical: str
+    subscribes: dict[str, int]
+    delay: object = None  # None: no DelaySeconds
+    label: str = ""  # words for alarm descriptions ("", "timer ")
+
+    @property
+    def version(self) -> int:
+        return next(iter(self.subscribes.values()))
+
+
+@dataclass
 class Consumer:
     name: str  # kebab-case: binary, SERVICE_NAME, physical names
     description: str
@@ -227,6 +280,10 @@ class Consumer:
     batch_size: int = DEFAULTS["batch_size"]
     batching_window: int = DEFAULTS["batching_window"]
     tables: list[Table] = field(default_factory=list)
+    uses_tables: list[UsedTable] = field(default_factory=list)
+    publishes: list[str] = field(default_factory=list)
+    timer: Timer | None = None
+    event_name: str = ""  # the SAM event of its queue [the first subscribed type]
     environment: dict = field(default_factory=dict)
     statements: list = field(default_factory=list)
 
@@ -243,25 +300,114 @@ class Consumer:
         return next(iter(self.subscribes.values()))
 
     @property
+    def event(self) -> str:
+        """The SAM event's name: the mapping's logical id is <Name>Function<event>."""
+        return self.event_name or next(iter(self.subscribes))
+
+    @property
     def visibility_timeout(self) -> int:
         return VISIBILITY_FACTOR * self.timeout
 
+    def queues(self) -> list[Queue]:
+        """Its subscribed queues: <Name>Queue, and <Name>TimerQueue when it has a timer."""
+        queues = [Queue(self.pascal, self.name, self.subscribes)]
+        if self.timer:
+            queues.append(Queue(f"{self.pascal}Timer", f"{self.name}-timer", self.timer.subscribes,
+                                self.timer.delay, "timer "))
+        return queues
+
     def logical_ids(self) -> list[str]:
         p = self.pascal
-        return [t.logical_id for t in self.tables] + [
-            f"{p}{suffix}" for suffix in ("Dlq", "Queue", "QueuePolicy", "Subscription", "LogGroup", "Role",
-                                          "Function", "DlqNotEmptyAlarm", "QueueAgeAlarm", "ErrorsAlarm",
-                                          "ThrottlesAlarm")]
+        ids = [t.logical_id for t in self.tables]
+        for q in self.queues():
+            ids += [f"{q.prefix}{s}" for s in ("Dlq", "Queue", "QueuePolicy", "Subscription", "DlqNotEmptyAlarm",
+                                               "QueueAgeAlarm")]
+        return ids + [f"{p}{s}" for s in ("LogGroup", "Role", "Function", "ErrorsAlarm", "ThrottlesAlarm")]
 
     def output_names(self) -> list[str]:
-        p = self.pascal
-        return [f"{p}QueueUrl", f"{p}DlqUrl", f"{p}FunctionName"] + [f"{t.name}TableName" for t in self.tables]
+        names = []
+        for q in self.queues():
+            names += [f"{q.prefix}QueueUrl", f"{q.prefix}DlqUrl"]
+        names.insert(2, f"{self.pascal}FunctionName")
+        return names + [f"{t.name}TableName" for t in self.tables]
+
+    def generated_env(self) -> dict:
+        """The variables the generator sets besides SERVICE_NAME (and LOG_LEVEL from Globals)."""
+        env = {"IDEMPOTENCY_TABLE_NAME": Tag("Ref", "IdempotencyTable")}
+        env.update({t.env: Tag("Ref", t.logical_id) for t in self.tables})
+        env.update({u.env: Tag("Ref", u.ref) for u in self.uses_tables})
+        if self.publishes:
+            env.update({"OUTBOX_TABLE_NAME": Tag("Ref", "OutboxTable"),
+                        "ORDER_EVENTS_TOPIC_ARN": Tag("Ref", "OrderEventsTopic")})
+        if self.timer and self.timer.delay_env:
+            delay = self.timer.delay
+            env[self.timer.delay_env] = delay if isinstance(delay, Tag) else str(delay)
+        return env
+
+    def generated_statements(self) -> list[dict]:
+        """The role's statements after Logs, X-Ray, ConsumeQueue, EncryptedQueue and Idempotency."""
+        statements = [{"Sid": t.sid, "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in t.actions],
+                       "Resource": Tag("GetAtt", f"{t.logical_id}.Arn")} for t in self.tables]
+        statements += [{"Sid": u.sid, "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in u.actions],
+                        "Resource": Tag("GetAtt", f"{u.ref}.Arn")} for u in self.uses_tables]
+        if self.publishes:
+            statements += [
+                {"Sid": "Outbox", "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in OUTBOX_ACTIONS],
+                 "Resource": Tag("GetAtt", "OutboxTable.Arn")},
+                {"Sid": "Publish", "Effect": "Allow", "Action": "sns:Publish",
+                 "Resource": Tag("Ref", "OrderEventsTopic")},
+                {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": list(TOPIC_KMS_ACTIONS),
+                 "Resource": Tag("GetAtt", "AppKey.Arn")},
+            ]
+        return statements
 
 
 def _int(where: str, value, low: int, high: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConsumerError(f"{where}: must be an integer from {low} to {high}{why}, not {value!r}")
     return value
+
+
+def _event_type(where: str, field_name: str, event_type, event_types: set[str]) -> str:
+    if event_type not in event_types:
+        raise ConsumerError(
+            f"{where}: {field_name} unknown event type {event_type!r}; known (the *_EVENT_TYPE "
+            f"constants of {EVENTS_LIB.relative_to(REPO)}): {', '.join(sorted(event_types))}")
+    return event_type
+
+
+def _subscribes(where: str, field_name: str, subscribes, consts: dict[str, str], event_types: set[str]) -> dict:
+    """A checked `event type -> major version` mapping (one filter policy)."""
+    if not isinstance(subscribes, dict) or not subscribes:
+        raise ConsumerError(f"{where}: {field_name} must map event types to versions, e.g. {{ OrderPlaced: 1 }}")
+    for event_type, version in subscribes.items():
+        _event_type(where, f"{field_name} to", event_type, event_types)
+        _int(f"{where}: {field_name}.{event_type}", version, 1, 999)
+        const = f"{snake(event_type)}_V{version}_VERSION"
+        if consts.get(const) != str(version):
+            raise ConsumerError(
+                f"{where}: {event_type} v{version} is not in the events crate (no {const} = \"{version}\")")
+    if len(set(subscribes.values())) != 1:
+        # One filter policy is an AND of attributes: event_type [A, B] + event_version [1, 2]
+        # would also admit A v2. Mixed versions need a second queue (or an $or filter).
+        raise ConsumerError(
+            f"{where}: every event type of {field_name} must have the same version, not {subscribes}")
+    return dict(subscribes)
+
+
+def _actions(where: str, actions) -> list[str]:
+    if not isinstance(actions, list) or not actions or not set(actions) <= DYNAMODB_ACTIONS \
+            or len(set(actions)) != len(actions):
+        known = ", ".join(sorted(DYNAMODB_ACTIONS))
+        raise ConsumerError(f"{where}: actions must be a non-empty list of distinct DynamoDB item actions "
+                            f"without the dynamodb: prefix ({known}), not {actions!r}")
+    return list(actions)
+
+
+def _env_name(where: str, var) -> str:
+    if not isinstance(var, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", var):
+        raise ConsumerError(f"{where}: environment variable {var!r} must be UPPER_SNAKE_CASE")
+    return var
 
 
 def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
@@ -290,24 +436,7 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
         if not isinstance(entry["description"], str) or not entry["description"].strip():
             raise ConsumerError(f"{where}: description must be a non-empty string")
 
-        subscribes = entry["subscribes"]
-        if not isinstance(subscribes, dict) or not subscribes:
-            raise ConsumerError(f"{where}: subscribes must map event types to versions, e.g. {{ OrderPlaced: 1 }}")
-        for event_type, version in subscribes.items():
-            if event_type not in event_types:
-                raise ConsumerError(
-                    f"{where}: subscribes to unknown event type {event_type!r}; known (the *_EVENT_TYPE "
-                    f"constants of {EVENTS_LIB.relative_to(REPO)}): {', '.join(sorted(event_types))}")
-            _int(f"{where}: subscribes.{event_type}", version, 1, 999)
-            const = f"{snake(event_type)}_V{version}_VERSION"
-            if consts.get(const) != str(version):
-                raise ConsumerError(
-                    f"{where}: {event_type} v{version} is not in the events crate (no {const} = \"{version}\")")
-        if len(set(subscribes.values())) != 1:
-            # One filter policy is an AND of attributes: event_type [A, B] + event_version [1, 2]
-            # would also admit A v2. Mixed versions need a second queue (or an $or filter).
-            raise ConsumerError(
-                f"{where}: every event type of one consumer must have the same version, not {subscribes}")
+        subscribes = _subscribes(where, "subscribes", entry["subscribes"], consts, event_types)
 
         consumer = Consumer(
             name=name, description=entry["description"].strip(), subscribes=dict(subscribes),
@@ -320,6 +449,12 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
             batching_window=_int(f"{where}: batching_window", entry.get("batching_window", DEFAULTS["batching_window"]),
                                  0, 20),
         )
+        event_name = entry.get("event_name")
+        if event_name is not None:
+            if not isinstance(event_name, str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", event_name) \
+                    or event_name == "Timer":
+                raise ConsumerError(f"{where}: event_name must be PascalCase and not Timer, not {event_name!r}")
+            consumer.event_name = event_name
         generated_env = {"SERVICE_NAME", "LOG_LEVEL", "IDEMPOTENCY_TABLE_NAME"}
         for j, t in enumerate(entry.get("tables") or []):
             tw = f"{where}: tables[{j}]"
@@ -341,12 +476,7 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
             tables.add(t["name"])
             if not isinstance(t["hash_key"], str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", t["hash_key"]):
                 raise ConsumerError(f"{tw}: hash_key must be an attribute name, not {t['hash_key']!r}")
-            actions = t["actions"]
-            if not isinstance(actions, list) or not actions or not set(actions) <= DYNAMODB_ACTIONS \
-                    or len(set(actions)) != len(actions):
-                known = ", ".join(sorted(DYNAMODB_ACTIONS))
-                raise ConsumerError(f"{tw}: actions must be a non-empty list of distinct DynamoDB item actions "
-                                    f"without the dynamodb: prefix ({known}), not {actions!r}")
+            actions = _actions(tw, t["actions"])
             if not isinstance(t.get("ttl", False), bool):
                 raise ConsumerError(f"{tw}: ttl is true or false")
             sid = t.get("sid", t["name"])
@@ -357,12 +487,80 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
             consumer.tables.append(table)
             generated_env.add(table.env)
 
+        used = entry.get("uses_tables") or []
+        if not isinstance(used, list):
+            raise ConsumerError(f"{where}: uses_tables is a list of {{ref, env, actions}}")
+        for j, u in enumerate(used):
+            uw = f"{where}: uses_tables[{j}]"
+            if not isinstance(u, dict):
+                raise ConsumerError(f"{uw}: a used table is a mapping (ref, env, actions)")
+            missing = [k for k in ("ref", "env", "actions") if k not in u]
+            if missing:
+                raise ConsumerError(f"{uw}: missing required field(s) {', '.join(missing)}")
+            unknown = sorted(set(u) - _USED_TABLE_KEYS)
+            if unknown:
+                known = ", ".join(sorted(_USED_TABLE_KEYS))
+                raise ConsumerError(f"{uw}: unknown field(s) {', '.join(unknown)} (known: {known})")
+            ref = u["ref"]
+            if not isinstance(ref, str) or not re.fullmatch(r"[A-Z][A-Za-z0-9]*Table", ref):
+                raise ConsumerError(f"{uw}: ref must be a table's logical id (<Name>Table), not {ref!r}")
+            if ref in _GENERATED_TABLE_REFS:
+                raise ConsumerError(f"{uw}: {ref} {_GENERATED_TABLE_REFS[ref]}; do not list it")
+            if ref in {t.logical_id for t in consumer.tables} or ref in {x.ref for x in consumer.uses_tables}:
+                raise ConsumerError(f"{uw}: {ref} is already a table of this consumer")
+            var = _env_name(uw, u["env"])
+            if var in generated_env:
+                raise ConsumerError(f"{uw}: environment variable {var} is already set")
+            sid = u.get("sid", ref[:-len("Table")])
+            if not isinstance(sid, str) or not re.fullmatch(r"[A-Za-z0-9]+", sid):
+                raise ConsumerError(f"{uw}: sid must be alphanumeric, not {sid!r}")
+            consumer.uses_tables.append(UsedTable(ref=ref, env=var, actions=_actions(uw, u["actions"]), sid=sid))
+            generated_env.add(var)
+
+        publishes = entry.get("publishes") or []
+        if not isinstance(publishes, list) or (entry.get("publishes") is not None and not publishes):
+            raise ConsumerError(f"{where}: publishes is a non-empty list of event types, e.g. [StockReserved]")
+        for event_type in publishes:
+            _event_type(where, "publishes", event_type, event_types)
+        if len(set(publishes)) != len(publishes):
+            raise ConsumerError(f"{where}: publishes lists an event type twice: {publishes}")
+        consumer.publishes = list(publishes)
+        if publishes:
+            generated_env |= {"OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"}
+
+        timer = entry.get("timer")
+        if timer is not None:
+            tw = f"{where}: timer"
+            if not isinstance(timer, dict):
+                raise ConsumerError(f"{tw}: a mapping (subscribes, delay_seconds, delay_env)")
+            missing = [k for k in ("subscribes", "delay_seconds") if k not in timer]
+            if missing:
+                raise ConsumerError(f"{tw}: missing required field(s) {', '.join(missing)}")
+            unknown = sorted(set(timer) - _TIMER_KEYS)
+            if unknown:
+                known = ", ".join(sorted(_TIMER_KEYS))
+                raise ConsumerError(f"{tw}: unknown field(s) {', '.join(unknown)} (known: {known})")
+            delay = timer["delay_seconds"]
+            if isinstance(delay, Tag):
+                if delay.name != "Ref" or not isinstance(delay.value, str):
+                    raise ConsumerError(f"{tw}: delay_seconds is seconds or !Ref <a Number parameter>, not {delay!r}")
+            else:
+                _int(f"{tw}: delay_seconds", delay, 0, MAX_DELAY_SECONDS, " (SQS DelaySeconds)")
+            delay_env = timer.get("delay_env")
+            if delay_env is not None:
+                _env_name(tw, delay_env)
+                if delay_env in generated_env:
+                    raise ConsumerError(f"{tw}: environment variable {delay_env} is already set")
+                generated_env.add(delay_env)
+            consumer.timer = Timer(subscribes=_subscribes(where, "timer.subscribes", timer["subscribes"], consts,
+                                                          event_types),
+                                   delay=delay, delay_env=delay_env)
+
         env = entry.get("environment") or {}
         if not isinstance(env, dict):
             raise ConsumerError(f"{where}: environment maps variable names to values")
         for var, value in env.items():
-            if not isinstance(var, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", var):
-                raise ConsumerError(f"{where}: environment variable {var!r} must be UPPER_SNAKE_CASE")
+            _env_name(where, var)
             if var in generated_env:
                 raise ConsumerError(f"{where}: environment variable {var} is generated; do not set it")
             if isinstance(value, (dict, list)) or value is None:
@@ -371,9 +569,12 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
 
         statements = entry.get("statements") or []
         sids = {"Logs", "XRayHasNoResourceLevelPermissions", "ConsumeQueue", "EncryptedQueue", "Idempotency"}
-        sids |= {t.sid for t in consumer.tables}
-        if len(sids) != 5 + len(consumer.tables):
-            raise ConsumerError(f"{where}: table sids must be distinct and not one of the generated statements'")
+        generated = [st["Sid"] for st in consumer.generated_statements()]
+        sids |= set(generated)
+        if len(sids) != 5 + len(generated):
+            raise ConsumerError(f"{where}: table sids must be distinct and not one of the generated statements' "
+                                f"(Logs, XRayHasNoResourceLevelPermissions, ConsumeQueue, EncryptedQueue, "
+                                f"Idempotency, Outbox, Publish, EncryptedTopic)")
         if not isinstance(statements, list):
             raise ConsumerError(f"{where}: statements is a list of IAM statements")
         for j, st in enumerate(statements):
@@ -444,35 +645,35 @@ _TABLE = """
       SSESpecification: { SSEEnabled: true, SSEType: KMS, KMSMasterKeyId: !Ref AppKey }
 """
 
-_FANOUT = """
-  @P@Dlq:
+_QUEUE = """
+  @Q@Dlq:
     Type: AWS::SQS::Queue
     Properties:
-      QueueName: !Sub "${AWS::StackName}-@n@-dlq"
+      QueueName: !Sub "${AWS::StackName}-@qn@-dlq"
       MessageRetentionPeriod: 1209600 # 14 days
       KmsMasterKeyId: !Ref AppKey
       KmsDataKeyReusePeriodSeconds: 3600
       RedriveAllowPolicy:
         redrivePermission: byQueue
         sourceQueueArns:
-          - !Sub "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-@n@"
+          - !Sub "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-@qn@"
 
-  @P@Queue:
+  @Q@Queue:
     Type: AWS::SQS::Queue
     Properties:
-      QueueName: !Sub "${AWS::StackName}-@n@"
+      QueueName: !Sub "${AWS::StackName}-@qn@"
       VisibilityTimeout: @VISIBILITY@ # >= 6 x @P@Function timeout (@TIMEOUT@ s)
-      MessageRetentionPeriod: 345600 # 4 days
+@DELAY@      MessageRetentionPeriod: 345600 # 4 days
       KmsMasterKeyId: !Ref AppKey
       KmsDataKeyReusePeriodSeconds: 3600
       RedrivePolicy:
-        deadLetterTargetArn: !GetAtt @P@Dlq.Arn
+        deadLetterTargetArn: !GetAtt @Q@Dlq.Arn
         maxReceiveCount: @MAX_RECEIVE@
 
-  @P@QueuePolicy:
+  @Q@QueuePolicy:
     Type: AWS::SQS::QueuePolicy
     Properties:
-      Queues: [!Ref @P@Queue]
+      Queues: [!Ref @Q@Queue]
       PolicyDocument:
         Version: "2012-10-17"
         Statement:
@@ -480,24 +681,26 @@ _FANOUT = """
             Effect: Allow
             Principal: { Service: sns.amazonaws.com }
             Action: sqs:SendMessage
-            Resource: !GetAtt @P@Queue.Arn
+            Resource: !GetAtt @Q@Queue.Arn
             Condition:
               ArnEquals:
                 aws:SourceArn: !Ref OrderEventsTopic
 
-  @P@Subscription:
+  @Q@Subscription:
     Type: AWS::SNS::Subscription
-    DependsOn: @P@QueuePolicy
+    DependsOn: @Q@QueuePolicy
     Properties:
       TopicArn: !Ref OrderEventsTopic
       Protocol: sqs
-      Endpoint: !GetAtt @P@Queue.Arn
+      Endpoint: !GetAtt @Q@Queue.Arn
       RawMessageDelivery: true
       FilterPolicyScope: MessageAttributes
       FilterPolicy:
         @TYPE_ATTR@: @TYPES@
         @VERSION_ATTR@: @VERSIONS@
+"""
 
+_FUNCTION = """
   @P@LogGroup:
     Type: AWS::Logs::LogGroup
     Properties:
@@ -534,7 +737,7 @@ _FANOUT = """
                   - sqs:DeleteMessage
                   - sqs:ChangeMessageVisibility
                   - sqs:GetQueueAttributes
-                Resource: !GetAtt @P@Queue.Arn
+@CONSUME@
               - Sid: EncryptedQueue
                 Effect: Allow
                 Action: kms:Decrypt
@@ -574,14 +777,17 @@ _FANOUT = """
             FunctionResponseTypes: [ReportBatchItemFailures]
             ScalingConfig:
               MaximumConcurrency: @CONCURRENCY@
+@TIMER_EVENT@
+"""
 
-  @P@DlqNotEmptyAlarm:
+_QUEUE_ALARMS = """
+  @Q@DlqNotEmptyAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: @T@ messages failed @MAX_RECEIVE@ times and wait in the DLQ (inspect, then redrive)
+      AlarmDescription: @T@ @LABEL@messages failed @MAX_RECEIVE@ times and wait in the DLQ (inspect, then redrive)
       Namespace: AWS/SQS
       MetricName: ApproximateNumberOfMessagesVisible
-      Dimensions: [{ Name: QueueName, Value: !GetAtt @P@Dlq.QueueName }]
+      Dimensions: [{ Name: QueueName, Value: !GetAtt @Q@Dlq.QueueName }]
       Statistic: Maximum
       Period: 60
       EvaluationPeriods: 1
@@ -591,23 +797,25 @@ _FANOUT = """
       AlarmActions: [!Ref AlarmTopic]
       OKActions: [!Ref AlarmTopic]
 
-  @P@QueueAgeAlarm:
+  @Q@QueueAgeAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: The oldest @n@ message is older than 5 minutes (consumer stuck or too slow)
+      AlarmDescription: @AGE_DESCRIPTION@
       Namespace: AWS/SQS
       MetricName: ApproximateAgeOfOldestMessage
-      Dimensions: [{ Name: QueueName, Value: !GetAtt @P@Queue.QueueName }]
+      Dimensions: [{ Name: QueueName, Value: !GetAtt @Q@Queue.QueueName }]
       Statistic: Maximum
       Period: 60
       EvaluationPeriods: 5
       DatapointsToAlarm: 3
-      Threshold: 300
+      Threshold: @AGE_THRESHOLD@
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching
       AlarmActions: [!Ref AlarmTopic]
       OKActions: [!Ref AlarmTopic]
+"""
 
+_FUNCTION_ALARMS = """
   @P@ErrorsAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
@@ -643,8 +851,10 @@ _RESOURCES_INTRO = """
   # Per consumer of OrderEventsTopic (one entry of infra/consumers.yaml each): its tables, a DLQ and
   # a queue subscribed with a filter policy on event type and version, the queue policy admitting
   # only the topic, a log group, a role (its queue, AppKey decrypt, the shared IdempotencyTable, its
-  # tables, its extra statements), the function with an SQS event source (partial batch failures,
-  # bounded concurrency) and four alarms. Why a value is what it is: the comments in
+  # tables, the tables it uses, the outbox and the topic when it publishes, its extra statements),
+  # the function with an SQS event source (partial batch failures, bounded concurrency) and four
+  # alarms. A consumer with a timer has a second queue + DLQ (delivery delayed) feeding the same
+  # function, with two more alarms. Why a value is what it is: the comments in
   # infra/consumers.yaml. The rules every consumer is held to: infra/tests.
 """
 
@@ -653,40 +863,106 @@ def _statement_lines(st: dict) -> list[str]:
     return emit([st], 14)
 
 
-def render_resources(consumers: list[Consumer], consts: dict[str, str]) -> list[str]:
+def delay_bound(delay, parameters: dict) -> int:
+    """The longest the delay can be: the seconds, or the MaxValue of the Number parameter it names."""
+    if isinstance(delay, Tag):
+        return int(parameters[delay.value]["MaxValue"])
+    return delay
+
+
+def check_references(consumers: list[Consumer], hand_doc: dict) -> None:
+    """What only the template can answer: the tables of uses_tables and the timer's parameter exist."""
+    resources = hand_doc.get("Resources") or {}
+    parameters = hand_doc.get("Parameters") or {}
+    tables = {k for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::DynamoDB::Table"}
+    tables |= {t.logical_id for c in consumers for t in c.tables}
+    for c in consumers:
+        where = f"consumers.yaml: consumer {c.name!r}"
+        for j, u in enumerate(c.uses_tables):
+            if u.ref not in tables:
+                raise ConsumerError(f"{where}: uses_tables[{j}]: {u.ref} is not a table of the template "
+                                    f"(tables: {', '.join(sorted(tables))})")
+        if c.timer and isinstance(c.timer.delay, Tag):
+            name, param = c.timer.delay.value, parameters.get(c.timer.delay.value)
+            if not isinstance(param, dict) or param.get("Type") != "Number":
+                raise ConsumerError(
+                    f"{where}: timer: delay_seconds names {name}, not a Number parameter of the template")
+            low, high = param.get("MinValue"), param.get("MaxValue")
+            if not isinstance(low, int) or not isinstance(high, int) or not 0 <= low <= high <= MAX_DELAY_SECONDS:
+                raise ConsumerError(f"{where}: timer: parameter {name} needs MinValue >= 0 and MaxValue <= "
+                                    f"{MAX_DELAY_SECONDS} (SQS DelaySeconds), not {low!r}..{high!r}")
+
+
+def render_resources(consumers: list[Consumer], consts: dict[str, str], parameters: dict | None = None) -> list[str]:
+    parameters = parameters or {}
     lines = _fill(_RESOURCES_INTRO)
     for c in consumers:
         lines += ["", _rule(f"{c.name} (infra/consumers.yaml)")]
         for t in c.tables:
             ttl = "      TimeToLiveSpecification: { AttributeName: expiresAt, Enabled: true }\n" if t.ttl else ""
             lines += _fill(_TABLE, ID=t.logical_id, KEY=t.hash_key, TTL=ttl) + [""]
+        queues = c.queues()
+        for q in queues:
+            delay = ""
+            if q.delay is not None:
+                value = f"!Ref {q.delay.value}" if isinstance(q.delay, Tag) else str(q.delay)
+                delay = f"      DelaySeconds: {value} # the timer: each message is delivered only after this\n"
+            lines += _fill(
+                _QUEUE, Q=q.prefix, qn=q.physical, P=c.pascal, VISIBILITY=c.visibility_timeout, TIMEOUT=c.timeout,
+                MAX_RECEIVE=MAX_RECEIVE_COUNT, DELAY=delay,
+                TYPE_ATTR=consts["EVENT_TYPE_ATTRIBUTE"], TYPES=_flow(list(q.subscribes)),
+                VERSION_ATTR=consts["EVENT_VERSION_ATTRIBUTE"], VERSIONS=_flow([str(q.version)])) + [""]
         statements = []
-        for t in c.tables:
-            statements += _statement_lines({
-                "Sid": t.sid, "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in t.actions],
-                "Resource": Tag("GetAtt", f"{t.logical_id}.Arn")})
-        for st in c.statements:
+        for st in c.generated_statements() + c.statements:
             statements += _statement_lines(st)
-        env = [f"          {t.env}: !Ref {t.logical_id}" for t in c.tables]
+        env = emit(c.generated_env(), 10)[1:]  # IDEMPOTENCY_TABLE_NAME is in the text already
         env += emit(c.environment, 10) if c.environment else []
+        if len(queues) == 1:
+            consume = f"                Resource: !GetAtt {c.pascal}Queue.Arn"
+        else:
+            consume = "\n".join(["                Resource:"]
+                                 + [f"                  - !GetAtt {q.prefix}Queue.Arn" for q in queues])
+        timer_event = ""
+        if c.timer:
+            timer_event = "\n".join([
+                "        Timer:",
+                "          Type: SQS",
+                "          Properties:",
+                f"            Queue: !GetAtt {c.pascal}TimerQueue.Arn",
+                f"            BatchSize: {c.batch_size}",
+                f"            MaximumBatchingWindowInSeconds: {c.batching_window}",
+                "            FunctionResponseTypes: [ReportBatchItemFailures]",
+                "            ScalingConfig:",
+                f"              MaximumConcurrency: {c.max_concurrency}"])
         lines += _fill(
-            _FANOUT, P=c.pascal, n=c.name, T=c.title, VISIBILITY=c.visibility_timeout, TIMEOUT=c.timeout,
-            MAX_RECEIVE=MAX_RECEIVE_COUNT,
-            TYPE_ATTR=consts["EVENT_TYPE_ATTRIBUTE"], TYPES=_flow(list(c.subscribes)),
-            VERSION_ATTR=consts["EVENT_VERSION_ATTRIBUTE"], VERSIONS=_flow([str(c.version)]),
+            _FUNCTION, P=c.pascal, n=c.name, TIMEOUT=c.timeout, CONSUME=consume,
             IDEMPOTENCY_ACTIONS="\n".join(f"                  - dynamodb:{a}" for a in IDEMPOTENCY_ACTIONS),
             STATEMENTS="\n".join(statements), DESCRIPTION=scalar(c.description),
             MEMORY=f"      MemorySize: {c.memory}\n" if c.memory else "", ENV="\n".join(env),
-            EVENT=next(iter(c.subscribes)), BATCH=c.batch_size, WINDOW=c.batching_window,
-            CONCURRENCY=c.max_concurrency)
+            EVENT=c.event, BATCH=c.batch_size, WINDOW=c.batching_window,
+            CONCURRENCY=c.max_concurrency, TIMER_EVENT=timer_event)
+        for q in queues:
+            if q.delay is None:
+                threshold = QUEUE_AGE_THRESHOLD
+                age = f"The oldest {c.name} message is older than 5 minutes (consumer stuck or too slow)"
+            else:
+                # Whether SQS counts the delay in the age is not documented: allow the longest delay too.
+                threshold = delay_bound(q.delay, parameters) + QUEUE_AGE_THRESHOLD
+                age = (f"The oldest {c.name} {q.label}message is older than its longest delay + 5 minutes "
+                       "(consumer stuck or too slow)")
+            lines += [""] + _fill(_QUEUE_ALARMS, Q=q.prefix, T=c.title, LABEL=q.label, MAX_RECEIVE=MAX_RECEIVE_COUNT,
+                                  AGE_DESCRIPTION=age, AGE_THRESHOLD=threshold)
+        lines += [""] + _fill(_FUNCTION_ALARMS, P=c.pascal, n=c.name)
     return lines
 
 
 def render_outputs(consumers: list[Consumer]) -> list[str]:
-    lines = ["  # Per consumer: its queue, DLQ (tools find DLQs as every output ending in DlqUrl), function, tables."]
+    lines = ["  # Per consumer: its queues, DLQs (tools find DLQs as every output ending in DlqUrl), function, tables."]
     for c in consumers:
         p = c.pascal
         pairs = [(f"{p}QueueUrl", f"{p}Queue"), (f"{p}DlqUrl", f"{p}Dlq"), (f"{p}FunctionName", f"{p}Function")]
+        pairs += [(f"{q.prefix}QueueUrl", f"{q.prefix}Queue") for q in c.queues()[1:]]
+        pairs += [(f"{q.prefix}DlqUrl", f"{q.prefix}Dlq") for q in c.queues()[1:]]
         pairs += [(f"{t.name}TableName", t.logical_id) for t in c.tables]
         lines.append(f"  # {c.name}")
         for output, target in pairs:
@@ -722,7 +998,8 @@ def generate(template_text: str, consumers: list[Consumer], consts: dict[str, st
         if clash:
             raise ConsumerError(f"consumers.yaml: consumer {c.name!r} would generate {', '.join(clash)}, "
                                 "already written by hand in the template")
-    out = (lines[:rb + 1] + render_resources(consumers, consts) + ["  " + END_MARKER]
+    check_references(consumers, hand_doc)
+    out = (lines[:rb + 1] + render_resources(consumers, consts, hand_doc.get("Parameters") or {}) + ["  " + END_MARKER]
            + lines[re_ + 1:ob + 1] + render_outputs(consumers) + ["  " + END_MARKER] + lines[oe + 1:])
     return "\n".join(out)
 

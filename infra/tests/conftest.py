@@ -44,6 +44,14 @@ LOYALTY_ENTRY = """
         hash_key: customerId
         ttl: true
         actions: [GetItem, UpdateItem]
+    uses_tables:
+      - ref: OrdersTable
+        env: ORDERS_TABLE_NAME
+        sid: ReadOrders
+        actions: [GetItem]
+    timer:
+      subscribes: { OrderPlaced: 1 }
+      delay_seconds: 30
     environment:
       POINTS_PER_EURO: "10"
       POINTS_SENDER: !Ref SenderEmail
@@ -87,6 +95,11 @@ class Case:
     cfn: dict
 
     @property
+    def queues(self):
+        """(consumer, queue) for every subscribed queue: <Name>Queue, and <Name>TimerQueue."""
+        return [(c, q) for c in self.consumers for q in c.queues()]
+
+    @property
     def functions(self):
         """logical id -> (binary, timeout) of every function the template should have."""
         functions = dict(HAND_FUNCTIONS)
@@ -126,6 +139,11 @@ def cfn(case):
 @pytest.fixture(scope="session")
 def consumers(case):
     return case.consumers
+
+
+@pytest.fixture(scope="session")
+def queues(case):
+    return case.queues
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,26 @@ consumers:
 """
 
 
+# Every optional field of the lifecycle's kind: a table it does not own, events it publishes, a timer.
+FULL = """
+consumers:
+  - name: loyalty
+    description: Awards points
+    subscribes: { OrderConfirmed: 1, OrderCancelled: 1 }
+    event_name: Settled
+    max_concurrency: 2
+    uses_tables:
+      - ref: OrdersTable
+        env: ORDERS_TABLE_NAME
+        actions: [GetItem, UpdateItem]
+    publishes: [StockReserved]
+    timer:
+      subscribes: { OrderPlaced: 1 }
+      delay_seconds: !Ref SettleTimeoutSeconds
+      delay_env: POINTS_DELAY_SECONDS
+"""
+
+
 def test_template_is_what_consumers_yaml_generates():
     generated = iu.generate_files()
     assert generated == iu.TEMPLATE.read_text(), (
@@ -92,6 +112,106 @@ def test_the_good_example_parses():
     assert (c.pascal, c.tables[0].logical_id, c.tables[0].env) == ("Loyalty", "LoyaltyPointsTable",
                                                                    "LOYALTY_POINTS_TABLE_NAME")
     assert (c.timeout, c.batch_size, c.batching_window, c.memory) == (10, 10, 1, None)
+
+
+def test_the_full_example_parses_and_generates():
+    (c,) = _parse(FULL)
+    assert [(u.ref, u.env, u.actions, u.sid) for u in c.uses_tables] == [
+        ("OrdersTable", "ORDERS_TABLE_NAME", ["GetItem", "UpdateItem"], "Orders")]
+    assert c.publishes == ["StockReserved"]
+    assert (c.timer.subscribes, c.timer.delay, c.timer.delay_env) == (
+        {"OrderPlaced": 1}, iu.Tag("Ref", "SettleTimeoutSeconds"), "POINTS_DELAY_SECONDS")
+    assert c.event == "Settled"
+    assert [q.prefix for q in c.queues()] == ["Loyalty", "LoyaltyTimer"]
+    assert c.output_names() == ["LoyaltyQueueUrl", "LoyaltyDlqUrl", "LoyaltyFunctionName", "LoyaltyTimerQueueUrl",
+                                "LoyaltyTimerDlqUrl"]
+    assert c.generated_env() == {
+        "IDEMPOTENCY_TABLE_NAME": iu.Tag("Ref", "IdempotencyTable"), "ORDERS_TABLE_NAME": iu.Tag("Ref", "OrdersTable"),
+        "OUTBOX_TABLE_NAME": iu.Tag("Ref", "OutboxTable"), "ORDER_EVENTS_TOPIC_ARN": iu.Tag("Ref", "OrderEventsTopic"),
+        "POINTS_DELAY_SECONDS": iu.Tag("Ref", "SettleTimeoutSeconds")}
+    consts = iu.rust_consts()
+    doc = iu.load_yaml(iu.generate(iu.TEMPLATE.read_text(), [c], consts))
+    assert doc["Resources"]["LoyaltyTimerQueue"]["Properties"]["DelaySeconds"] == iu.Tag("Ref", "SettleTimeoutSeconds")
+    assert set(doc["Resources"]["LoyaltyFunction"]["Properties"]["Events"]) == {"Settled", "Timer"}
+    assert doc["Resources"]["LoyaltyTimerQueueAgeAlarm"]["Properties"]["Threshold"] == 900 + 300
+
+
+def test_consumers_yaml_describes_the_lifecycle():
+    """The entries of docs/contracts/order-lifecycle.md ("Who does what")."""
+    by_name = {c.name: c for c in iu.load_consumers()}
+    settlement = {"OrderConfirmed": 1, "OrderCancelled": 1}
+    assert by_name["inventory"].subscribes == {"OrderPlaced": 1} | settlement
+    assert by_name["inventory"].publishes == ["StockReserved", "StockRejected"]
+    assert by_name["billing"].subscribes == {"OrderPlaced": 1} | settlement
+    assert by_name["billing"].publishes == ["PaymentAuthorized", "PaymentDeclined"]
+    assert by_name["notification"].subscribes == settlement and not by_name["notification"].publishes
+    shipping = by_name["shipping"]
+    assert shipping.subscribes == {"OrderConfirmed": 1}
+    assert [(t.name, t.hash_key) for t in shipping.tables] == [("Shipments", "orderId")]
+    lifecycle = by_name["order-lifecycle"]
+    assert lifecycle.subscribes == {"StockReserved": 1, "StockRejected": 1, "PaymentAuthorized": 1,
+                                    "PaymentDeclined": 1}
+    assert lifecycle.publishes == ["OrderConfirmed", "OrderCancelled"]
+    assert not lifecycle.tables and [(u.ref, u.env) for u in lifecycle.uses_tables] == [
+        ("OrdersTable", "ORDERS_TABLE_NAME")]
+    assert {"GetItem", "UpdateItem"} <= set(lifecycle.uses_tables[0].actions)
+    assert "PutItem" not in lifecycle.uses_tables[0].actions  # settles orders, never creates one
+    assert (lifecycle.timer.subscribes, lifecycle.timer.delay, lifecycle.timer.delay_env) == (
+        {"OrderPlaced": 1}, iu.Tag("Ref", "SettleTimeoutSeconds"), "SETTLE_TIMEOUT_SECONDS")
+
+
+def test_every_subscribed_event_has_a_publisher():
+    """A subscription nobody publishes for is a consumer waiting forever. OrderPlaced is the order
+    API's (hand-written); every other type is in some entry's `publishes`."""
+    consumers = iu.load_consumers()
+    published = {"OrderPlaced"} | {t for c in consumers for t in c.publishes}
+    for c in consumers:
+        for q in c.queues():
+            assert set(q.subscribes) <= published, (c.name, set(q.subscribes) - published)
+    assert len([t for c in consumers for t in c.publishes]) == len(published) - 1  # one producer per type
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("[StockReserved]", "[StockShipped]", "publishes unknown event type 'StockShipped'"),
+    ("[StockReserved]", "[StockReserved, StockReserved]", "publishes lists an event type twice"),
+    ("[StockReserved]", "[]", "publishes is a non-empty list"),
+    ("ref: OrdersTable", "ref: IdempotencyTable", "IdempotencyTable is every consumer's already"),
+    ("ref: OrdersTable", "ref: OutboxTable", "OutboxTable comes with `publishes:`"),
+    ("ref: OrdersTable", "ref: Orders", "ref must be a table's logical id"),
+    ("        env: ORDERS_TABLE_NAME\n", "", "uses_tables[0]: missing required field(s) env"),
+    ("env: ORDERS_TABLE_NAME", "env: IDEMPOTENCY_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME is already set"),
+    ("env: ORDERS_TABLE_NAME", "env: orders", "must be UPPER_SNAKE_CASE"),
+    ("actions: [GetItem, UpdateItem]", "actions: [Scan]", "uses_tables[0]: actions must be"),
+    ("actions: [GetItem, UpdateItem]", "actions: [GetItem]\n        key: orderId", "unknown field(s) key"),
+    ("      delay_seconds: !Ref SettleTimeoutSeconds\n", "", "timer: missing required field(s) delay_seconds"),
+    ("delay_seconds: !Ref SettleTimeoutSeconds", "delay_seconds: 901",
+     "timer: delay_seconds: must be an integer from 0 to 900"),
+    ("delay_seconds: !Ref SettleTimeoutSeconds", "delay_seconds: !Sub x", "delay_seconds is seconds or !Ref"),
+    ("delay_env: POINTS_DELAY_SECONDS", "delay_env: OUTBOX_TABLE_NAME", "OUTBOX_TABLE_NAME is already set"),
+    ("delay_env: POINTS_DELAY_SECONDS", "jitter: 3", "timer: unknown field(s) jitter"),
+    ("      subscribes: { OrderPlaced: 1 }", "      subscribes: { OrderPlaced: 2 }",
+     "OrderPlaced v2 is not in the events crate"),
+    ("event_name: Settled", "event_name: Timer", "event_name must be PascalCase and not Timer"),
+])
+def test_a_bad_lifecycle_field_is_rejected_with_its_name(old, new, message):
+    assert old in FULL
+    with pytest.raises(iu.ConsumerError) as error:
+        _parse(FULL.replace(old, new, 1))
+    assert message in str(error.value)
+    assert "consumer 'loyalty'" in str(error.value).lower()
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("ref: OrdersTable", "ref: OrderTable", "OrderTable is not a table of the template"),
+    ("!Ref SettleTimeoutSeconds", "!Ref LogLevel", "names LogLevel, not a Number parameter"),
+    ("!Ref SettleTimeoutSeconds", "!Ref LogRetentionDays", "parameter LogRetentionDays needs MinValue >= 0"),
+])
+def test_what_only_the_template_knows_is_checked_when_generating(old, new, message):
+    consts = iu.rust_consts()
+    consumers = _parse(FULL.replace(old, new, 1))
+    with pytest.raises(iu.ConsumerError, match="consumer 'loyalty'") as error:
+        iu.generate(iu.TEMPLATE.read_text(), consumers, consts)
+    assert message in str(error.value)
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
@@ -169,6 +289,7 @@ def asyncapi_problems(doc, consumers):
         return headers["event_type"]["const"], int(headers["event_version"]["const"])
 
     publish = [op for op in doc["operations"].values() if op["action"] == "send"]
+    sent = {event_of(m["$ref"])[0] for op in publish for m in op["messages"]}
     sns = {s["endpoint"]["name"]: s for op in publish for s in op["bindings"]["sns"]["consumers"]}
     receives = {}
     for name, op in doc["operations"].items():
@@ -178,22 +299,29 @@ def asyncapi_problems(doc, consumers):
         entry = receives.setdefault(queues[0]["name"], {"queues": queues, "events": set(), "ops": []})
         entry["events"] |= {event_of(m["$ref"]) for m in op["messages"]}
         entry["ops"].append(name)
-    want = {f"{c.pascal}Queue": c for c in consumers}
+    # Every subscribed queue (a timer is a second one) has its sns consumer and receive operation.
+    want = {f"{q.prefix}Queue": (c, q) for c in consumers for q in c.queues()}
+    for c in consumers:
+        for event_type in c.publishes:
+            if event_type not in sent:
+                problems.append(f"{c.name}: publishes {event_type}, which no send operation describes")
     for extra in sorted(set(sns) - set(want)):
         problems.append(f"sns consumer {extra} is not in consumers.yaml")
     for extra in sorted(set(receives) - set(want)):
         problems.append(f"receive operation(s) {receives[extra]['ops']} on {extra}, not in consumers.yaml")
-    for queue, c in want.items():
-        dlq = f"{c.pascal}Dlq"
+    for queue, (c, q) in want.items():
+        dlq = f"{q.prefix}Dlq"
         s = sns.get(queue)
         if s is None:
             problems.append(f"{c.name}: no sns consumer with endpoint {queue} in the publish operation")
         else:
             policy = s.get("filterPolicy", {})
-            if sorted(policy.get("event_type", [])) != sorted(c.subscribes):
-                problems.append(f"{c.name}: filterPolicy event_type {policy.get('event_type')} != {list(c.subscribes)}")
-            if "event_version" in policy and policy["event_version"] != [str(c.version)]:
-                problems.append(f"{c.name}: filterPolicy event_version {policy['event_version']} != [{c.version!r}]")
+            if sorted(policy.get("event_type", [])) != sorted(q.subscribes):
+                problems.append(f"{c.name}: {queue} filterPolicy event_type {policy.get('event_type')} "
+                                f"!= {list(q.subscribes)}")
+            if "event_version" in policy and policy["event_version"] != [str(q.version)]:
+                problems.append(f"{c.name}: {queue} filterPolicy event_version {policy['event_version']} "
+                                f"!= [{q.version!r}]")
             if set(policy) - {"event_type", "event_version"}:
                 problems.append(f"{c.name}: filterPolicy has more attributes than the subscription")
             if (s.get("rawMessageDelivery"), s.get("filterPolicyScope")) != (True, "MessageAttributes"):
@@ -204,8 +332,9 @@ def asyncapi_problems(doc, consumers):
         if r is None:
             problems.append(f"{c.name}: no receive operation on {queue}")
             continue
-        if r["events"] != set(c.subscribes.items()):
-            problems.append(f"{c.name}: receives {sorted(r['events'])}, subscribes {sorted(c.subscribes.items())}")
+        if r["events"] != set(q.subscribes.items()):
+            problems.append(f"{c.name}: {queue} receives {sorted(r['events'])}, "
+                            f"subscribes {sorted(q.subscribes.items())}")
         main, *rest = r["queues"]
         if main.get("visibilityTimeout") != c.visibility_timeout:
             problems.append(f"{c.name}: visibilityTimeout {main.get('visibilityTimeout')} != {c.visibility_timeout}")
@@ -261,7 +390,7 @@ def test_units_lists_functions_consumers_and_dlq_outputs():
     assert _units("consumers") == [c.name for c in consumers]
     assert _units("functions") == iu.template_functions(doc)
     assert set(_units("functions")) == {"order-api", "outbox-relay"} | {c.name for c in consumers}
-    assert _units("dlq-outputs") == [f"{c.pascal}DlqUrl" for c in consumers]
+    assert _units("dlq-outputs") == [f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()]
 
 
 def test_units_rejects_an_unknown_list():

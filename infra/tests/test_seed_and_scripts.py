@@ -29,3 +29,18 @@ def test_scripts_are_executable_and_documented():
         head = path.read_text().splitlines()[:3]
         assert head[0].startswith("#!"), name
         assert any("Usage:" in line for line in head), name
+
+
+def test_local_stacks_settle_within_a_minute(monkeypatch):
+    """Local tests wait for the settle timeout; AWS keeps the template's 900 s default."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "infra" / "scripts"))
+    import local_deploy
+
+    monkeypatch.delenv("SETTLE_TIMEOUT_SECONDS", raising=False)
+    params = local_deploy.settings()["parameters"]
+    assert params["Environment"] == "localstack"
+    assert params["SettleTimeoutSeconds"] == "60"
+    monkeypatch.setenv("SETTLE_TIMEOUT_SECONDS", "5")
+    assert local_deploy.settings()["parameters"]["SettleTimeoutSeconds"] == "5"

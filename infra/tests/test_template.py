@@ -21,6 +21,11 @@ CONTRACT_OUTPUTS = [  # docs/contracts/http-api.md, "Stack outputs the tests and
     "InventoryDlqUrl", "BillingDlqUrl", "NotificationDlqUrl",
 ]
 LOCAL_OUTPUTS = ["ApiId", "ApiStage", "OutboxRelayFunctionName", "SenderEmail"]
+LIFECYCLE_CONTRACT = REPO / "docs" / "contracts" / "order-lifecycle.md"
+LIFECYCLE_OUTPUTS = [  # docs/contracts/order-lifecycle.md, "Tables other tools read" and the line after it
+    "OrdersTableName", "InventoryTableName", "ReservationsTableName", "PaymentsTableName", "ShipmentsTableName",
+    "OrderEventsTopicArn", "ApiUrl",
+]
 # The hand-written tables (docs/contracts/conventions.md): logical id -> (hash key, ttl?).
 # The consumers' tables come from infra/consumers.yaml.
 HAND_TABLES = {
@@ -36,15 +41,17 @@ HAND_ENV = {
 
 # --- queues -------------------------------------------------------------------------------------
 
-def test_every_queue_is_encrypted(cfn, consumers):
-    queues = resources(cfn, "AWS::SQS::Queue")
-    assert len(queues) == 2 * len(consumers)  # a queue and a DLQ each, nothing else
+def test_every_queue_is_encrypted(cfn, queues):
+    all_queues = resources(cfn, "AWS::SQS::Queue")
+    assert len(all_queues) == 2 * len(queues)  # a queue and a DLQ each (a timer is a second pair), nothing else
+    queues = all_queues
     for name, q in queues.items():
         p = q["Properties"]
         assert p.get("KmsMasterKeyId") or p.get("SqsManagedSseEnabled") is True, name
 
 
-def test_every_work_queue_has_a_dlq(cfn, consumers):
+def test_every_work_queue_has_a_dlq(cfn, queues):
+    subscribed = queues
     queues = resources(cfn, "AWS::SQS::Queue")
     dlqs = {ref_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
             for q in queues.values() if "RedrivePolicy" in q["Properties"]}
@@ -61,7 +68,7 @@ def test_every_work_queue_has_a_dlq(cfn, consumers):
             assert rp, f"{name} has no DLQ"
             assert rp["maxReceiveCount"] == 5, name
             assert ref_target(rp["deadLetterTargetArn"]) in queues, name
-    assert dlqs == {f"{c.pascal}Dlq" for c in consumers}
+    assert dlqs == {f"{q.prefix}Dlq" for _, q in subscribed}
 
 
 def test_dlq_redrive_allow_policy_names_its_source_queue(sam_template):
@@ -76,14 +83,19 @@ def test_dlq_redrive_allow_policy_names_its_source_queue(sam_template):
         assert source_arn.endswith(":" + queue_name), (name, source_arn, queue_name)
 
 
-def test_each_consumer_has_its_queue_and_dlq(sam_template, consumers):
-    for c in consumers:
-        p = c.pascal
+def test_each_consumer_has_its_queue_and_dlq(sam_template, queues):
+    for c, q in queues:
+        p, physical = q.prefix, c.name + ("-timer" if q.delay is not None else "")
         queue = sam_template["Resources"][f"{p}Queue"]["Properties"]
         dlq = sam_template["Resources"][f"{p}Dlq"]["Properties"]
-        assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + c.name}, c.name
-        assert dlq["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + c.name + "-dlq"}, c.name
+        assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + physical}, c.name
+        assert dlq["QueueName"] == {"Fn::Sub": "${AWS::StackName}-" + physical + "-dlq"}, c.name
         assert ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == f"{p}Dlq", c.name
+        # Only a timer queue delays delivery, by exactly what its entry says.
+        if c.timer and p == f"{c.pascal}Timer":
+            assert queue["DelaySeconds"] == iu.to_cfn(c.timer.delay), c.name
+        else:
+            assert "DelaySeconds" not in queue, c.name
         assert queue["RedrivePolicy"]["maxReceiveCount"] == 5, c.name
         assert queue["VisibilityTimeout"] == 6 * c.timeout, c.name
         assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION, c.name
@@ -95,7 +107,7 @@ def test_each_consumer_has_its_queue_and_dlq(sam_template, consumers):
 
 def _mappings(cfn, consumers):
     maps = resources(cfn, "AWS::Lambda::EventSourceMapping")
-    assert len(maps) == len(consumers), maps.keys()
+    assert len(maps) == sum(len(c.queues()) for c in consumers), maps.keys()  # one per subscribed queue
     return maps
 
 
@@ -114,15 +126,17 @@ def test_each_consumer_mapping_reads_its_queue_with_its_settings(cfn, consumers)
     for c in consumers:
         mine = [m["Properties"] for m in maps.values()
                 if ref_target(m["Properties"]["FunctionName"]) == f"{c.pascal}Function"]
-        assert len(mine) == 1, c.name
-        p = mine[0]
-        assert ref_target(p["EventSourceArn"]) == f"{c.pascal}Queue", c.name
-        assert p["BatchSize"] == c.batch_size, c.name
-        assert p["MaximumBatchingWindowInSeconds"] == c.batching_window, c.name
-        assert p["ScalingConfig"] == {"MaximumConcurrency": c.max_concurrency}, c.name
-        assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], c.name
-    # The SAM event keeps its name (the first subscribed type): the mapping's logical id stays.
-    assert {f"{c.pascal}Function{next(iter(c.subscribes))}" for c in consumers} == set(maps)
+        assert sorted(ref_target(p["EventSourceArn"]) for p in mine) == sorted(f"{q.prefix}Queue" for q in c.queues())
+        for p in mine:
+            assert p["BatchSize"] == c.batch_size, c.name
+            assert p["MaximumBatchingWindowInSeconds"] == c.batching_window, c.name
+            assert p["ScalingConfig"] == {"MaximumConcurrency": c.max_concurrency}, c.name
+            assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"], c.name
+    # The SAM event keeps its name (event_name, by default the first subscribed type): the
+    # mapping's logical id stays; a timer's event is `Timer`.
+    expected = {f"{c.pascal}Function{c.event}" for c in consumers}
+    expected |= {f"{c.pascal}FunctionTimer" for c in consumers if c.timer}
+    assert expected == set(maps)
 
 
 def test_visibility_timeout_is_at_least_six_function_timeouts(cfn, consumers, functions):
@@ -142,12 +156,12 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(cfn, consumers, fu
 
 # --- SNS fan-out --------------------------------------------------------------------------------
 
-def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, rust_consts):
+def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, queues, rust_consts):
     type_attribute = rust_consts["EVENT_TYPE_ATTRIBUTE"]
     version_attribute = rust_consts["EVENT_VERSION_ATTRIBUTE"]
     known_types = {v for k, v in rust_consts.items() if k.endswith("_EVENT_TYPE")}
     subs = {k: v for k, v in resources(cfn, "AWS::SNS::Subscription").items() if v["Properties"]["Protocol"] == "sqs"}
-    assert len(subs) == len(consumers)
+    assert len(subs) == len(queues)
     for name, s in subs.items():
         p = s["Properties"]
         assert ref_target(p["TopicArn"]) == "OrderEventsTopic", name
@@ -161,21 +175,21 @@ def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, rust
         assert len(versions) == 1, name
         for event_type in types:
             assert rust_consts[f"{iu.snake(event_type)}_V{versions[0]}_VERSION"] == versions[0], (name, event_type)
-    for c in consumers:
-        p = subs[f"{c.pascal}Subscription"]["Properties"]
-        assert ref_target(p["Endpoint"]) == f"{c.pascal}Queue", c.name
-        assert p["FilterPolicy"] == {type_attribute: list(c.subscribes), version_attribute: [str(c.version)]}, c.name
+    for c, q in queues:
+        p = subs[f"{q.prefix}Subscription"]["Properties"]
+        assert ref_target(p["Endpoint"]) == f"{q.prefix}Queue", c.name
+        assert p["FilterPolicy"] == {type_attribute: list(q.subscribes), version_attribute: [str(q.version)]}, c.name
         assert (rust_consts["ORDER_PLACED_EVENT_TYPE"] in p["FilterPolicy"][type_attribute]) \
-            == ("OrderPlaced" in c.subscribes), c.name
+            == ("OrderPlaced" in q.subscribes), c.name
 
 
-def test_subscriptions_wait_for_their_queue_policy(sam_template, consumers):
-    for c in consumers:
-        sub = sam_template["Resources"][f"{c.pascal}Subscription"]
-        assert sub["DependsOn"] == f"{c.pascal}QueuePolicy", c.name  # else SNS may deliver before it may
+def test_subscriptions_wait_for_their_queue_policy(sam_template, queues):
+    for c, q in queues:
+        sub = sam_template["Resources"][f"{q.prefix}Subscription"]
+        assert sub["DependsOn"] == f"{q.prefix}QueuePolicy", c.name  # else SNS may deliver before it may
 
 
-def test_queue_policies_admit_only_the_topic(cfn, consumers):
+def test_queue_policies_admit_only_the_topic(cfn, case):
     subs = resources(cfn, "AWS::SNS::Subscription")
     subscribed = {ref_target(s["Properties"]["Endpoint"])
                   for s in subs.values() if s["Properties"]["Protocol"] == "sqs"}
@@ -191,9 +205,9 @@ def test_queue_policies_admit_only_the_topic(cfn, consumers):
             assert {ref_target(st["Resource"])} == queues, name
         covered |= queues
     assert subscribed and subscribed <= covered
-    assert subscribed == {f"{c.pascal}Queue" for c in consumers}
-    for c in consumers:
-        assert cfn["Resources"][f"{c.pascal}QueuePolicy"]["Properties"]["Queues"] == [{"Ref": f"{c.pascal}Queue"}]
+    assert subscribed == {f"{q.prefix}Queue" for _, q in case.queues}
+    for _, q in case.queues:
+        assert cfn["Resources"][f"{q.prefix}QueuePolicy"]["Properties"]["Queues"] == [{"Ref": f"{q.prefix}Queue"}]
 
 
 def test_topics_are_encrypted(cfn):
@@ -244,13 +258,13 @@ def test_every_function_has_its_own_explicit_role(sam_template, functions):
 
 def test_consumers_may_only_touch_their_own_queue(cfn, consumers):
     for c in consumers:
-        fn_id, queue = f"{c.pascal}Function", f"{c.pascal}Queue"
+        fn_id, queue = f"{c.pascal}Function", [f"{q.prefix}Queue" for q in c.queues()]
         role = ref_target(cfn["Resources"][fn_id]["Properties"]["Role"])
         assert role == f"{c.pascal}Role", fn_id
         for pol in cfn["Resources"][role]["Properties"]["Policies"]:
             for st in pol["PolicyDocument"]["Statement"]:
                 if any(a.startswith("sqs:") for a in as_list(st["Action"])):
-                    assert [ref_target(r) for r in as_list(st["Resource"])] == [queue], fn_id
+                    assert [ref_target(r) for r in as_list(st["Resource"])] == queue, fn_id
 
 
 def _referenced_ids(value, logical_ids):
@@ -284,7 +298,8 @@ def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers
         statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
         assert len(statements) == len(policy["PolicyDocument"]["Statement"]), f"{c.name}: Sids repeat"
         assert statements["Logs"]["Resource"] == {"Fn::GetAtt": [f"{p}LogGroup", "Arn"]}
-        assert statements["ConsumeQueue"]["Resource"] == {"Fn::GetAtt": [f"{p}Queue", "Arn"]}
+        consume = [{"Fn::GetAtt": [f"{q.prefix}Queue", "Arn"]} for q in c.queues()]
+        assert statements["ConsumeQueue"]["Resource"] == (consume if c.timer else consume[0]), c.name
         assert statements["EncryptedQueue"] == {"Sid": "EncryptedQueue", "Effect": "Allow", "Action": "kms:Decrypt",
                                                 "Resource": {"Fn::GetAtt": ["AppKey", "Arn"]}}
         assert statements["Idempotency"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
@@ -293,13 +308,30 @@ def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers
             st = statements[t.sid]
             assert st["Resource"] == {"Fn::GetAtt": [t.logical_id, "Arn"]}, (c.name, t.name)
             assert as_list(st["Action"]) == [f"dynamodb:{a}" for a in t.actions], (c.name, t.name)
-        own = {f"{p}LogGroup", f"{p}Queue", "AppKey", "IdempotencyTable", "OrderEventsTopic"}
-        own |= {t.logical_id for t in c.tables}
+        for u in c.uses_tables:  # a table it does not own: only the actions its entry lists
+            st = statements[u.sid]
+            assert st["Resource"] == {"Fn::GetAtt": [u.ref, "Arn"]}, (c.name, u.ref)
+            assert as_list(st["Action"]) == [f"dynamodb:{a}" for a in u.actions], (c.name, u.ref)
+        producer = {"Outbox", "Publish", "EncryptedTopic"}
+        if c.publishes:  # the order API's rights to the outbox and the topic, no more
+            assert statements["Outbox"]["Resource"] == {"Fn::GetAtt": ["OutboxTable", "Arn"]}, c.name
+            assert as_list(statements["Outbox"]["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"], c.name
+            assert statements["Publish"] == {"Sid": "Publish", "Effect": "Allow", "Action": "sns:Publish",
+                                             "Resource": {"Ref": "OrderEventsTopic"}}, c.name
+            assert statements["EncryptedTopic"] == {
+                "Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": {"Fn::GetAtt": ["AppKey", "Arn"]}}, c.name
+        else:
+            assert not producer & set(statements), c.name
+        own = {f"{p}LogGroup", "AppKey", "IdempotencyTable", "OrderEventsTopic"}
+        own |= {f"{q.prefix}Queue" for q in c.queues()}
+        own |= {t.logical_id for t in c.tables} | {u.ref for u in c.uses_tables}
+        own |= {"OutboxTable"} if c.publishes else set()
         own |= set(sam_template["Parameters"])
         for st in statements.values():
             named = _referenced_ids(st["Resource"], logical_ids | set(sam_template["Parameters"]))
             assert named <= own, f"{c.name}/{st['Sid']} names {named - own}"
-        expected = 5 + len(c.tables) + len(c.statements)
+        expected = 5 + len(c.tables) + len(c.uses_tables) + (3 if c.publishes else 0) + len(c.statements)
         assert len(statements) == expected, (c.name, sorted(statements))
 
 
@@ -310,6 +342,12 @@ def _expected_env(fn_id, consumers):
         if f"{c.pascal}Function" == fn_id:
             env = {"IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"}}
             env.update({t.env: {"Ref": t.logical_id} for t in c.tables})
+            env.update({u.env: {"Ref": u.ref} for u in c.uses_tables})
+            if c.publishes:  # the same names as the order API's
+                env.update({"OUTBOX_TABLE_NAME": {"Ref": "OutboxTable"},
+                            "ORDER_EVENTS_TOPIC_ARN": {"Ref": "OrderEventsTopic"}})
+            if c.timer and c.timer.delay_env:  # the very value the timer queue delays by
+                env[c.timer.delay_env] = iu.to_cfn(c.timer.delay)
             env.update(iu.to_cfn(c.environment))
             return env
     return None
@@ -352,8 +390,11 @@ def test_each_consumer_function_follows_its_entry(sam_template, consumers):
         assert props["Role"] == {"Fn::GetAtt": [f"{p}Role", "Arn"]}, c.name
         assert props.get("MemorySize") == c.memory, c.name  # absent: the Globals' size
         assert props["CodeUri"] == "..", c.name
-        (event,) = props["Events"].values()
-        assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": [f"{p}Queue", "Arn"]}
+        events = {c.event: f"{p}Queue"} | ({"Timer": f"{p}TimerQueue"} if c.timer else {})
+        assert set(props["Events"]) == set(events), c.name
+        for name, queue in events.items():
+            event = props["Events"][name]
+            assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
         log_group = sam_template["Resources"][f"{p}LogGroup"]["Properties"]
         assert log_group == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}-" + c.name},
                              "RetentionInDays": {"Ref": "LogRetentionDays"},
@@ -384,7 +425,7 @@ def test_every_function_binary_is_a_crate_of_the_workspace(case):
     if case.name == "repo":
         assert not missing, f"no crate or [[bin]] named {sorted(missing)} in the workspace"
     else:  # the throwaway consumer has no crate: this is the check that says so
-        assert missing == {"loyalty"}
+        assert "loyalty" in missing
 
 
 def test_architecture_parameter_defaults_to_arm64(sam_template):
@@ -392,6 +433,62 @@ def test_architecture_parameter_defaults_to_arm64(sam_template):
     assert p["Default"] == "arm64" and set(p["AllowedValues"]) == {"arm64", "x86_64"}
     for name in ("Stage", "Architecture", "LogLevel", "AlarmEmail", "SenderEmail"):
         assert name in sam_template["Parameters"], name
+
+
+def test_settle_timeout_parameter_is_bounded_by_the_sqs_delay(sam_template):
+    p = sam_template["Parameters"]["SettleTimeoutSeconds"]
+    assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 900, 1, 900)
+    assert "DelaySeconds" in p["Description"] and "900" in p["Description"]
+
+
+def test_the_lifecycle_timer_waits_the_settle_timeout(sam_template, consumers):
+    """The timer queue delays by the parameter and the function is told the same value: a
+    function expecting a longer delay would fail every early delivery into the DLQ."""
+    (c,) = [c for c in consumers if c.name == "order-lifecycle"]
+    queue = sam_template["Resources"]["OrderLifecycleTimerQueue"]["Properties"]
+    assert queue["DelaySeconds"] == {"Ref": "SettleTimeoutSeconds"}
+    env = sam_template["Resources"]["OrderLifecycleFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SETTLE_TIMEOUT_SECONDS"] == {"Ref": "SettleTimeoutSeconds"}
+    sub = sam_template["Resources"]["OrderLifecycleTimerSubscription"]["Properties"]
+    assert sub["FilterPolicy"] == {"event_type": ["OrderPlaced"], "event_version": ["1"]}
+    timer = sam_template["Resources"]["OrderLifecycleFunction"]["Properties"]["Events"]["Timer"]["Properties"]
+    assert timer["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert c.timer.delay_env == "SETTLE_TIMEOUT_SECONDS"
+
+
+def test_every_producer_can_write_the_outbox_and_publish(cfn, consumers):
+    """The outbox entry is put in the producer's transaction and marked published after its publish;
+    a consumer that publishes nothing has none of it."""
+    for c in consumers:
+        fn = cfn["Resources"][f"{c.pascal}Function"]["Properties"]
+        env = fn["Environment"]["Variables"]
+        statements = [st for pol in cfn["Resources"][f"{c.pascal}Role"]["Properties"]["Policies"]
+                      for st in pol["PolicyDocument"]["Statement"]]
+        actions = {(a, ref_target(r) or json.dumps(r)) for st in statements
+                   for a in as_list(st["Action"]) for r in as_list(st["Resource"])}
+        producer = {("dynamodb:PutItem", "OutboxTable"), ("dynamodb:UpdateItem", "OutboxTable"),
+                    ("sns:Publish", "OrderEventsTopic"), ("kms:GenerateDataKey", "AppKey")}
+        if c.publishes:
+            assert env["OUTBOX_TABLE_NAME"] == {"Ref": "OutboxTable"}, c.name
+            assert env["ORDER_EVENTS_TOPIC_ARN"] == {"Ref": "OrderEventsTopic"}, c.name
+            assert producer <= actions, (c.name, producer - actions)
+        else:
+            assert not {"OUTBOX_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"} & set(env), c.name
+            assert not {a for a in actions if a[1] == "OutboxTable"}, c.name
+
+
+def test_the_one_relay_can_publish_every_producers_entries(cfn):
+    """One OutboxTable, one relay: whoever wrote an entry, the relay finds it on the pending index,
+    publishes it to the encrypted topic and marks it published."""
+    statements = [st for pol in cfn["Resources"]["OutboxRelayRole"]["Properties"]["Policies"]
+                  for st in pol["PolicyDocument"]["Statement"]]
+    by_sid = {st["Sid"]: st for st in statements}
+    assert by_sid["PendingOutboxEntries"]["Action"] == "dynamodb:Query"
+    assert by_sid["PendingOutboxEntries"]["Resource"] == {"Fn::Sub": "${OutboxTable.Arn}/index/pending-by-created"}
+    assert "dynamodb:UpdateItem" in as_list(by_sid["Outbox"]["Action"])
+    assert ref_target(by_sid["Outbox"]["Resource"]) == "OutboxTable"
+    assert ref_target(by_sid["Publish"]["Resource"]) == "OrderEventsTopic"
+    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set(as_list(by_sid["EncryptedTopic"]["Action"]))
 
 
 def test_relay_runs_every_minute(cfn):
@@ -454,16 +551,16 @@ def test_tables_follow_the_conventions(cfn, consumers):
 
 # --- alarms -------------------------------------------------------------------------------------
 
-def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, consumers, functions):
+def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, queues, functions):
     covered = set()
     for name, a in resources(cfn, "AWS::CloudWatch::Alarm").items():
         p = a["Properties"]
         assert [ref_target(x) for x in p["AlarmActions"]] == ["AlarmTopic"], name
         dim = ref_target(p["Dimensions"][0]["Value"])
         covered.add((p["MetricName"], dim))
-    for c in consumers:
-        assert ("ApproximateNumberOfMessagesVisible", f"{c.pascal}Dlq") in covered
-        assert ("ApproximateAgeOfOldestMessage", f"{c.pascal}Queue") in covered
+    for _, q in queues:
+        assert ("ApproximateNumberOfMessagesVisible", f"{q.prefix}Dlq") in covered
+        assert ("ApproximateAgeOfOldestMessage", f"{q.prefix}Queue") in covered
     for fn_id in functions:
         assert ("Errors", fn_id) in covered and ("Throttles", fn_id) in covered, fn_id
     email = cfn["Resources"]["AlarmEmailSubscription"]
@@ -474,13 +571,15 @@ def test_each_consumer_has_its_four_alarms(sam_template, consumers):
     for c in consumers:
         p = c.pascal
         expected = {  # logical id -> (namespace, metric, dimension, target, threshold)
-            f"{p}DlqNotEmptyAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
-                                     {"Fn::GetAtt": [f"{p}Dlq", "QueueName"]}, 0),
-            f"{p}QueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
-                                  {"Fn::GetAtt": [f"{p}Queue", "QueueName"]}, 300),
             f"{p}ErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": f"{p}Function"}, 0),
             f"{p}ThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": f"{p}Function"}, 0),
         }
+        for q in c.queues():  # two per queue; a timer queue's age may include its delay (at most 900 s)
+            age = 300 if q.delay is None else iu.delay_bound(q.delay, sam_template["Parameters"]) + 300
+            expected[f"{q.prefix}DlqNotEmptyAlarm"] = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+                                                       {"Fn::GetAtt": [f"{q.prefix}Dlq", "QueueName"]}, 0)
+            expected[f"{q.prefix}QueueAgeAlarm"] = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
+                                                    {"Fn::GetAtt": [f"{q.prefix}Queue", "QueueName"]}, age)
         for alarm_id, (namespace, metric, dimension, target, threshold) in expected.items():
             a = sam_template["Resources"][alarm_id]
             assert a["Type"] == "AWS::CloudWatch::Alarm", alarm_id
@@ -505,6 +604,26 @@ def _contract_outputs():
     return re.findall(r"`([A-Za-z]+)`", section.split("\n\n", 2)[1])
 
 
+def _lifecycle_outputs():
+    """The outputs named in docs/contracts/order-lifecycle.md's "Tables other tools read", else the copy above."""
+    if not LIFECYCLE_CONTRACT.exists():
+        return LIFECYCLE_OUTPUTS
+    section = LIFECYCLE_CONTRACT.read_text().split("## Tables other tools read", 1)[1].split("\n## ", 1)[0]
+    return sorted(set(re.findall(r"`([A-Za-z]+(?:TableName|TopicArn|ApiUrl))`", section)) | {"ApiUrl"})
+
+
+def test_outputs_of_the_lifecycle_contract_are_present(cfn):
+    names = _lifecycle_outputs()
+    assert set(LIFECYCLE_OUTPUTS) <= set(names), set(LIFECYCLE_OUTPUTS) - set(names)
+    missing = [n for n in names if n not in cfn["Outputs"]]
+    assert not missing, missing
+    # "the queue and DLQ URL of every consumer (<Name>QueueUrl, <Name>DlqUrl)": the timer's too.
+    for name in ("OrderLifecycleQueueUrl", "OrderLifecycleDlqUrl", "OrderLifecycleTimerQueueUrl",
+                 "OrderLifecycleTimerDlqUrl", "ShippingQueueUrl", "ShippingDlqUrl", "OrderLifecycleFunctionName",
+                 "ShippingFunctionName"):
+        assert name in cfn["Outputs"], name
+
+
 def test_outputs_of_the_contract_are_present(cfn):
     names = _contract_outputs()
     assert set(CONTRACT_OUTPUTS) <= set(names) or names == CONTRACT_OUTPUTS
@@ -516,12 +635,14 @@ def test_every_consumer_has_its_outputs(sam_template, consumers):
     outputs = sam_template["Outputs"]
     for c in consumers:
         p = c.pascal
-        expected = {f"{p}QueueUrl": f"{p}Queue", f"{p}DlqUrl": f"{p}Dlq", f"{p}FunctionName": f"{p}Function"}
+        expected = {f"{p}FunctionName": f"{p}Function"}
+        for q in c.queues():
+            expected.update({f"{q.prefix}QueueUrl": f"{q.prefix}Queue", f"{q.prefix}DlqUrl": f"{q.prefix}Dlq"})
         expected.update({f"{t.name}TableName": t.logical_id for t in c.tables})
         for name, target in expected.items():
             assert outputs.get(name) == {"Value": {"Ref": target}}, name
     # Tools find the DLQs as every output ending in DlqUrl (infra/scripts/units dlq-outputs).
-    assert {n for n in outputs if n.endswith("DlqUrl")} == {f"{c.pascal}DlqUrl" for c in consumers}
+    assert {n for n in outputs if n.endswith("DlqUrl")} == {f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()}
     assert {f"{p}FunctionName" for p in ("OrderApi", "OutboxRelay")} <= set(outputs)
     for fn_id in HAND_FUNCTIONS:
         assert outputs[fn_id + "Name"]["Value"] == {"Ref": fn_id}
