@@ -50,6 +50,8 @@ def settings():
             "SenderEmail": os.environ.get("SENDER_EMAIL", "orders@example.com"),
             "AlarmEmail": "",
             "LocalStackEndpoint": endpoint(),
+            # Local tests wait for the settle timeout: a minute, not the 15 of AWS.
+            "SettleTimeoutSeconds": os.environ.get("SETTLE_TIMEOUT_SECONDS", "60"),
         },
     }
 
