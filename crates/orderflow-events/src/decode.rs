@@ -226,7 +226,8 @@ fn decode_cloud_event(probe: Probe<'_>) -> Result<OrderEvent, DecodeError> {
             "datacontenttype {content_type:?} is not {JSON_CONTENT_TYPE:?}"
         )));
     }
-    let envelope = Envelope { id, source, time, subject, correlationid: probe.correlationid, traceparent: probe.traceparent };
+    let envelope =
+        Envelope { id, source, time, subject, correlationid: probe.correlationid, traceparent: probe.traceparent };
     match event_type.as_ref() {
         crate::ORDER_PLACED_V1_TYPE => envelope.with(data).map(OrderEvent::OrderPlacedV1),
         crate::STOCK_RESERVED_V1_TYPE => envelope.with(data).map(OrderEvent::StockReservedV1),

@@ -4,7 +4,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::order_placed::{InvalidEvent, OrderPlacedV1};
-use crate::{OrderCancelledV1, OrderConfirmedV1, PaymentAuthorizedV1, PaymentDeclinedV1, StockRejectedV1, StockReservedV1};
+use crate::{
+    OrderCancelledV1, OrderConfirmedV1, PaymentAuthorizedV1, PaymentDeclinedV1, StockRejectedV1, StockReservedV1,
+};
 
 /// The only CloudEvents version this contract speaks.
 pub const CLOUDEVENTS_SPEC_VERSION: &str = "1.0";
@@ -42,9 +44,24 @@ macro_rules! order_event_data {
     };
 }
 
-order_event_data!(OrderPlacedV1, crate::ORDER_PLACED_V1_TYPE, crate::ORDER_PLACED_EVENT_TYPE, crate::ORDER_PLACED_V1_VERSION);
-order_event_data!(StockReservedV1, crate::STOCK_RESERVED_V1_TYPE, crate::STOCK_RESERVED_EVENT_TYPE, crate::STOCK_RESERVED_V1_VERSION);
-order_event_data!(StockRejectedV1, crate::STOCK_REJECTED_V1_TYPE, crate::STOCK_REJECTED_EVENT_TYPE, crate::STOCK_REJECTED_V1_VERSION);
+order_event_data!(
+    OrderPlacedV1,
+    crate::ORDER_PLACED_V1_TYPE,
+    crate::ORDER_PLACED_EVENT_TYPE,
+    crate::ORDER_PLACED_V1_VERSION
+);
+order_event_data!(
+    StockReservedV1,
+    crate::STOCK_RESERVED_V1_TYPE,
+    crate::STOCK_RESERVED_EVENT_TYPE,
+    crate::STOCK_RESERVED_V1_VERSION
+);
+order_event_data!(
+    StockRejectedV1,
+    crate::STOCK_REJECTED_V1_TYPE,
+    crate::STOCK_REJECTED_EVENT_TYPE,
+    crate::STOCK_REJECTED_V1_VERSION
+);
 order_event_data!(
     PaymentAuthorizedV1,
     crate::PAYMENT_AUTHORIZED_V1_TYPE,

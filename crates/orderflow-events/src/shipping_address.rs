@@ -137,7 +137,10 @@ mod tests {
             ("1 Main St", "Lyon", "69001", "FRA"),
         ];
         for (line1, city, postal, country) in cases {
-            assert!(ShippingAddress::new(line1, None, city, postal, country).is_err(), "{line1:?} {city:?} {country:?}");
+            assert!(
+                ShippingAddress::new(line1, None, city, postal, country).is_err(),
+                "{line1:?} {city:?} {country:?}"
+            );
         }
         assert!(ShippingAddress::new("1 Main St", Some("\u{7}".into()), "Lyon", "69001", "FR").is_err());
     }
