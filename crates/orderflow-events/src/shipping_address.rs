@@ -98,7 +98,8 @@ pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), Invalid
     if value.chars().count() > MAX_ADDRESS_FIELD_CHARS {
         return Err(InvalidEvent::InvalidText { field, problem: "must be at most 100 characters" });
     }
-    if value.chars().any(char::is_control) {
+    // Control characters include \n, \r, \t and NEL; U+2028/U+2029 are the other line breaks.
+    if value.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
         return Err(InvalidEvent::InvalidText { field, problem: "must not contain control characters or line breaks" });
     }
     Ok(())
@@ -143,5 +144,6 @@ mod tests {
             );
         }
         assert!(ShippingAddress::new("1 Main St", Some("\u{7}".into()), "Lyon", "69001", "FR").is_err());
+        assert!(ShippingAddress::new("1 Main St", Some("a\u{2028}b".into()), "Lyon", "69001", "FR").is_err());
     }
 }

@@ -263,6 +263,7 @@ fn invalid_fixtures_cover_the_lifecycle_invariants() {
         "shipping-address-lowercase-country",
         "shipping-address-control-character",
         "shipping-address-line-break",
+        "shipping-address-line-separator",
         "shipping-address-too-long",
     ] {
         let file = format!("fixtures/invalid/invalid_data--{what}.json");

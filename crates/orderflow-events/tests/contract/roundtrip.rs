@@ -41,9 +41,9 @@ fn money() -> impl Strategy<Value = Money> {
     (any::<u64>(), currency()).prop_map(|(amount, currency)| Money::new(amount, currency))
 }
 
-/// 1-100 characters, none of them a control character (the contract's free-text rule).
+/// 1-100 characters, none of them a control character or a line break (the contract's free-text rule).
 fn address_text() -> impl Strategy<Value = String> {
-    prop_oneof!["[a-zA-Z0-9 ,.'/#-]{1,30}", "[^\\p{Cc}]{1,100}"]
+    prop_oneof!["[a-zA-Z0-9 ,.'/#-]{1,30}", "[^\\p{Cc}\u{2028}\u{2029}]{1,100}"]
 }
 
 fn shipping_address() -> impl Strategy<Value = ShippingAddress> {
