@@ -236,3 +236,40 @@ impl EventHandler for LifecycleHandler {
         self.apply(event.order_id(), incoming, &cause).await.map_err(classify)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use orderflow_events::InvalidEvent;
+    use orderflow_kit::dynamodb::{MalformedItem, RequestFailed};
+
+    use super::*;
+
+    #[test]
+    fn every_error_has_its_kind() {
+        let failed = RequestFailed::new("TransactWriteItems", std::io::Error::other("connection reset"));
+        let build = aws_sdk_dynamodb::types::Update::builder().build().unwrap_err();
+        let cases: Vec<(LifecycleError, bool)> = vec![
+            (StoreError::from(failed).into(), false),
+            (StoreError::Unavailable("injected").into(), false),
+            (LifecycleError::Cancelled(vec!["ThrottlingError".into(), "None".into()]), false),
+            (LifecycleError::KeptConflicting { attempts: MAX_ATTEMPTS }, false),
+            (LifecycleError::NotYetDue { due_at: DateTime::<Utc>::UNIX_EPOCH }, false),
+            (StoreError::from(build).into(), true),
+            (StoreError::from(MalformedItem::new("status", "is missing")).into(), true),
+            (LifecycleError::Event(InvalidEvent::EmptyCustomerEmail), true),
+        ];
+        for (error, permanent) in cases {
+            let text = error.to_string();
+            let classified = classify(error);
+            assert_eq!(classified.is_permanent(), permanent, "{text}");
+            assert!(classified.to_string().contains(&text), "{classified} keeps {text}");
+        }
+    }
+
+    #[test]
+    fn store_errors_keep_their_cause() {
+        let error: LifecycleError = StoreError::from(RequestFailed::new("GetItem", std::io::Error::other("x"))).into();
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(source.is_some_and(|text| text.contains("GetItem")), "{error}");
+    }
+}
