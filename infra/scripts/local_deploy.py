@@ -98,7 +98,16 @@ def package(cfg, s3):
             log(f"uploaded {binary} ({len(data) // 1024} KiB zipped) to s3://{cfg['bucket']}/{key}")
         res["Properties"]["CodeUri"] = {"Bucket": cfg["bucket"], "Key": key}
         del res["Metadata"]
-    return json.dumps(template, separators=(",", ":"))
+    return template_source(cfg, s3, json.dumps(template, separators=(",", ":")))
+
+
+def template_source(cfg, s3, body):
+    """The template as CloudFormation takes it: by URL from the artifacts bucket, as `sam deploy`
+    does, because an inline TemplateBody is capped at 51,200 bytes and this template is larger."""
+    data = body.encode()
+    key = f"{cfg['stack']}/template-{hashlib.sha256(data).hexdigest()[:16]}.json"
+    s3.put_object(Bucket=cfg["bucket"], Key=key, Body=data)
+    return {"TemplateURL": f"{cfg['endpoint'].rstrip('/')}/{cfg['bucket']}/{key}"}
 
 
 def stack_status(cf, stack):
@@ -149,7 +158,7 @@ def wait_stack(cf, stack, since, timeout=900):
     fail(f"stack {stack} not finished after {timeout} s")
 
 
-def deploy(cfg, cf, body):
+def deploy(cfg, cf, template):
     stack = cfg["stack"]
     status = stack_status(cf, stack)
     if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "DELETE_FAILED", "CREATE_FAILED"):
@@ -165,15 +174,15 @@ def deploy(cfg, cf, body):
     params = [{"ParameterKey": k, "ParameterValue": v} for k, v in cfg["parameters"].items()]
     caps = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     if os.environ.get("LOCAL_DEPLOY_DIRECT") != "1":
-        return deploy_change_set(cfg, cf, body, kind, params, caps, since)
+        return deploy_change_set(cfg, cf, template, kind, params, caps, since)
     # LOCAL_DEPLOY_DIRECT=1: CreateStack/UpdateStack, a fallback should LocalStack's change sets
     # misbehave (its v2 engine has had bugs with conditional resources).
     log(f"{kind.lower()} stack {stack} at {cfg['endpoint']}")
     try:
         if kind == "CREATE":
-            cf.create_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=caps)
+            cf.create_stack(StackName=stack, **template, Parameters=params, Capabilities=caps)
         else:
-            cf.update_stack(StackName=stack, TemplateBody=body, Parameters=params, Capabilities=caps)
+            cf.update_stack(StackName=stack, **template, Parameters=params, Capabilities=caps)
     except ClientError as e:
         if "No updates are to be performed" in str(e):
             log("no changes: the stack is up to date")
@@ -182,12 +191,12 @@ def deploy(cfg, cf, body):
     return wait_stack(cf, stack, since)
 
 
-def deploy_change_set(cfg, cf, body, kind, params, caps, since):
+def deploy_change_set(cfg, cf, template, kind, params, caps, since):
     stack = cfg["stack"]
     name = f"orderflow-{int(time.time())}"
     log(f"{kind.lower()} stack {stack} via change set {name} at {cfg['endpoint']}")
     cs = cf.create_change_set(
-        StackName=stack, ChangeSetName=name, ChangeSetType=kind, TemplateBody=body, Parameters=params,
+        StackName=stack, ChangeSetName=name, ChangeSetType=kind, **template, Parameters=params,
         Capabilities=caps,
     )
     cs_id = cs["Id"]
@@ -219,8 +228,8 @@ def main():
     c = clients(cfg)
     start = time.monotonic()
     try:
-        body = package(cfg, c["s3"])
-        result = deploy(cfg, c["cloudformation"], body)
+        template = package(cfg, c["s3"])
+        result = deploy(cfg, c["cloudformation"], template)
     except ClientError as e:
         fail(f"{e}")
     except Exception as e:  # connection refused and the like
