@@ -283,6 +283,53 @@ impl Harness {
         }
     }
 
+    /// The messages of a function's log group (`/aws/lambda/<function>`) that contain `needle`,
+    /// read through CloudWatch Logs' FilterLogEvents (JSON protocol over plain HTTP: LocalStack
+    /// takes any signature, and no Logs SDK is needed for one call).
+    pub async fn log_messages(&self, function: &str, needle: &str) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut request = json!({
+                "logGroupName": format!("/aws/lambda/{function}"),
+                "filterPattern": format!("\"{needle}\""),
+            });
+            if let Some(token) = &token {
+                request["nextToken"] = json!(token);
+            }
+            let response: Value = self
+                .http
+                .post(endpoint())
+                .header("X-Amz-Target", "Logs_20140328.FilterLogEvents")
+                .header("Content-Type", "application/x-amz-json-1.1")
+                .header(
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, \
+                     Signature=e2e",
+                )
+                .body(request.to_string())
+                .send()
+                .await
+                .expect("FilterLogEvents")
+                .json()
+                .await
+                .expect("FilterLogEvents JSON");
+            messages.extend(
+                response["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|event| event["message"].as_str())
+                    .filter(|message| message.contains(needle))
+                    .map(str::to_owned),
+            );
+            match response["nextToken"].as_str() {
+                Some(next) if token.as_deref() != Some(next) => token = Some(next.to_owned()),
+                _ => return messages,
+            }
+        }
+    }
+
     /// Publishes an event as its producer would: its body, with the SNS attributes `event_type`
     /// (`orders.OrderPlaced.v1` -> `OrderPlaced`) and `event_version`.
     pub async fn publish_event(&self, event: &OrderEvent) {

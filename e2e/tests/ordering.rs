@@ -89,6 +89,7 @@ async fn an_outcome_for_an_unknown_order_changes_no_order() {
         Utc::now(),
         PaymentDeclinedV1::new(order_id, order.money(100), orderflow_events::DeclineReason::limit_exceeded()),
     );
+    let event_ids = [reserved.id().to_string(), declined.id().to_string()];
     harness.publish_event(&OrderEvent::StockReservedV1(reserved)).await;
     harness.publish_event(&OrderEvent::PaymentDeclinedV1(declined)).await;
 
@@ -99,7 +100,34 @@ async fn an_outcome_for_an_unknown_order_changes_no_order() {
     assert!(harness.stored_order(order_id).await.is_none(), "no order row for an unknown order");
     assert_eq!(harness.get_order(order_id).await.status, 404);
     assert!(harness.outbox_entries(order_id).await.is_empty(), "nothing announced for an unknown order");
+
+    // Logged once: one warning per event, on its first receipt (processed, not retried).
+    let function = harness.stack.output("OrderLifecycleFunctionName").to_owned();
+    eventually(Duration::from_secs(60), "the lifecycle's warnings in its log", || async {
+        (warnings(&harness, &function, order_id).await.len() >= 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let warnings = warnings(&harness, &function, order_id).await;
+    let log_text = format!("{warnings:?}");
+    assert_eq!(warnings.len(), 2, "one warning per event: {log_text}");
+    for event_id in &event_ids {
+        let for_event: Vec<&Value> = warnings.iter().filter(|w| w["span"]["event_id"] == event_id.as_str()).collect();
+        assert_eq!(for_event.len(), 1, "event {event_id} logged once: {log_text}");
+        assert_eq!(for_event[0]["span"]["receive_count"], 1, "on its first receipt: {log_text}");
+    }
     harness.assert_every_dlq_empty().await;
+}
+
+/// The WARN lines (JSON logs) of the function that name the order.
+async fn warnings(harness: &Harness, function: &str, order_id: Uuid) -> Vec<Value> {
+    harness
+        .log_messages(function, &order_id.to_string())
+        .await
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+        .filter(|line| line["level"] == "WARN")
+        .collect()
 }
 
 /// Writes an order row as the order API stores a just-placed order, with `placedAt` given.
