@@ -234,19 +234,35 @@ impl InventoryStore for DynamoDbInventoryStore {
     }
 
     async fn apply(&self, step: &Step) -> Result<Applied, InventoryError> {
-        let result = self.client.transact_write_items().set_transact_items(Some(self.transaction(step)?)).send().await;
-        let cancelled = match result {
-            Ok(_) => return Ok(Applied::Done),
-            Err(error) => match error.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
-                other => return Err(RequestFailed::new("TransactWriteItems", other).into()),
-            },
+        let items = self.transaction(step)?;
+        // Orders for the same SKU collide on its row: DynamoDB cancels one of two overlapping
+        // transactions with TransactionConflict, and the SDK does not retry that. Retrying here,
+        // after a short jittered pause, settles it in milliseconds; failing the message would
+        // bring it back only after the queue's visibility timeout (a minute), late enough to
+        // run into the settle timeout.
+        let mut attempt = 0;
+        let cancelled = loop {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let cancelled = match result {
+                Ok(_) => return Ok(Applied::Done),
+                Err(error) => match error.into_service_error() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                    other => return Err(RequestFailed::new("TransactWriteItems", other).into()),
+                },
+            };
+            let conflict = cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict {
+                break cancelled;
+            }
+            attempt += 1;
+            if attempt > CONFLICT_RETRIES {
+                return Err(InventoryError::Contention("transaction conflict".into()));
+            }
+            debug!(attempt, "reservation transaction conflicted; retrying");
+            tokio::time::sleep(conflict_pause(attempt)).await;
         };
         let codes: Vec<&str> = cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
         debug!(?codes, "reservation transaction cancelled");
-        if codes.contains(&"TransactionConflict") {
-            return Err(InventoryError::Contention("transaction conflict".into()));
-        }
         // The cancellation reasons say which condition failed, but not every DynamoDB (the local
         // emulator among them) returns them, and they cannot tell an unknown SKU from low stock.
         // Re-reading answers both: the record first (another delivery moved it), then the stock.
@@ -264,6 +280,20 @@ impl InventoryStore for DynamoDbInventoryStore {
             codes.join(",")
         )))
     }
+}
+
+/// Retries of a transaction DynamoDB cancelled for a conflict with another one, before the
+/// message is failed (and comes back after the visibility timeout).
+const CONFLICT_RETRIES: u32 = 6;
+
+/// 10 ms doubled per attempt, plus up to as much again of jitter, so that the transactions that
+/// collided do not collide again in lockstep.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    let base = 10u64 << attempt.min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0),
+    ) % base;
+    std::time::Duration::from_millis(base + jitter)
 }
 
 #[cfg(test)]
