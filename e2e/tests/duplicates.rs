@@ -29,7 +29,7 @@ async fn duplicates_change_nothing(order: TestOrder, skus: &[String], expect: Ex
         Expect::Cancelled(_) => ORDER_CANCELLED_V1_TYPE,
     };
     let all_seen = |spy: &SpyQueue| event_types.iter().all(|t| !spy.of_type(order_id, t).is_empty());
-    assert!(spy.collect_until(Duration::from_secs(30), all_seen).await, "the spy saw {:?}", spy.events_for(order_id));
+    assert!(spy.collect_until(Duration::from_secs(60), all_seen).await, "the spy saw {:?}", spy.events_for(order_id));
     assert!(!spy.of_type(order_id, settlement).is_empty());
     spy.collect_for(Duration::from_secs(2)).await;
     let originals: Vec<OrderEvent> = spy.events_for(order_id).into_iter().cloned().collect();

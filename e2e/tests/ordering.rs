@@ -194,7 +194,7 @@ async fn an_order_still_placed_after_the_settle_timeout_is_cancelled() {
         .expect("SendMessage to the timer queue");
 
     harness.assert_settles(&order, order_id, Expect::Cancelled("TIMEOUT"), SETTLE).await;
-    spy.collect_until(Duration::from_secs(20), |spy| !spy.of_type(order_id, ORDER_CANCELLED_V1_TYPE).is_empty()).await;
+    spy.collect_until(Duration::from_secs(60), |spy| !spy.of_type(order_id, ORDER_CANCELLED_V1_TYPE).is_empty()).await;
     let cancellations = spy.of_type(order_id, ORDER_CANCELLED_V1_TYPE);
     assert_eq!(cancellations.len(), 1, "one OrderCancelled: {cancellations:?}");
     match cancellations[0] {

@@ -176,7 +176,7 @@ async fn every_outcome_that_could_not_be_published_is_delivered_by_the_relay_wit
     assert_eq!(harness.stock(&sku).await, (9, 0), "committed once");
 
     // Every event the spy saw for the order is an outbox entry, published under its id, once.
-    spy.collect_until(Duration::from_secs(20), |spy| !spy.of_type(order_id, ORDER_CONFIRMED_V1_TYPE).is_empty()).await;
+    spy.collect_until(Duration::from_secs(60), |spy| !spy.of_type(order_id, ORDER_CONFIRMED_V1_TYPE).is_empty()).await;
     spy.collect_for(Duration::from_secs(3)).await;
     let outbox = entries(&harness, order_id).await;
     let seen: Vec<(String, String)> =

@@ -49,7 +49,7 @@ async fn a_placed_order_is_confirmed_captured_committed_emailed_and_shipped_once
     assert_eq!(harness.stock(&sku).await, (8, 0), "available down by 2, nothing left reserved");
 
     // The chain, each event once, the correlation id carried from the request.
-    spy.collect_until(Duration::from_secs(10), |spy| !spy.of_type(order_id, ORDER_CONFIRMED_V1_TYPE).is_empty()).await;
+    spy.collect_until(Duration::from_secs(60), |spy| !spy.of_type(order_id, ORDER_CONFIRMED_V1_TYPE).is_empty()).await;
     spy.collect_for(Duration::from_secs(2)).await;
     for event_type in
         [ORDER_PLACED_V1_TYPE, STOCK_RESERVED_V1_TYPE, PAYMENT_AUTHORIZED_V1_TYPE, ORDER_CONFIRMED_V1_TYPE]
