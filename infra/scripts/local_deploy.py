@@ -51,7 +51,7 @@ def settings():
             "AlarmEmail": "",
             "LocalStackEndpoint": endpoint(),
             # Local tests wait for the settle timeout: a minute, not the 15 of AWS.
-            "SettleTimeoutSeconds": os.environ.get("SETTLE_TIMEOUT_SECONDS", "60"),
+            "SettleTimeoutSeconds": os.environ.get("SETTLE_TIMEOUT_SECONDS", "180"),
         },
     }
 

@@ -41,6 +41,6 @@ def test_local_stacks_settle_within_a_minute(monkeypatch):
     monkeypatch.delenv("SETTLE_TIMEOUT_SECONDS", raising=False)
     params = local_deploy.settings()["parameters"]
     assert params["Environment"] == "localstack"
-    assert params["SettleTimeoutSeconds"] == "60"
+    assert params["SettleTimeoutSeconds"] == "180"
     monkeypatch.setenv("SETTLE_TIMEOUT_SECONDS", "5")
     assert local_deploy.settings()["parameters"]["SettleTimeoutSeconds"] == "5"
