@@ -77,10 +77,16 @@ pub mod dynamodb {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 
-    /// A client for `AWS_ENDPOINT_URL` (default LocalStack's `http://127.0.0.1:4566`) with the
-    /// LocalStack test credentials.
+    /// A client for the LocalStack the end-to-end run started, with its test credentials: the
+    /// endpoint is `AWS_ENDPOINT_URL`, else `LOCALSTACK_ENDPOINT`, else
+    /// `http://127.0.0.1:${LOCALSTACK_PORT:-4566}`, as the scripts and the e2e crate resolve it.
     pub fn local_client() -> Client {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned());
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("LOCALSTACK_ENDPOINT"))
+            .unwrap_or_else(|_| {
+                let port = std::env::var("LOCALSTACK_PORT").unwrap_or_else(|_| "4566".to_owned());
+                format!("http://127.0.0.1:{port}")
+            });
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint)
