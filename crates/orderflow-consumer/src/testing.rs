@@ -81,9 +81,8 @@ pub mod dynamodb {
     /// endpoint is `AWS_ENDPOINT_URL`, else `LOCALSTACK_ENDPOINT`, else
     /// `http://127.0.0.1:${LOCALSTACK_PORT:-4566}`, as the scripts and the e2e crate resolve it.
     pub fn local_client() -> Client {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("LOCALSTACK_ENDPOINT"))
-            .unwrap_or_else(|_| {
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("LOCALSTACK_ENDPOINT")).unwrap_or_else(|_| {
                 let port = std::env::var("LOCALSTACK_PORT").unwrap_or_else(|_| "4566".to_owned());
                 format!("http://127.0.0.1:{port}")
             });
