@@ -418,22 +418,11 @@ pub fn decide(
                 // ahead of us (e.g. an eventually consistent read elsewhere): wait for it.
                 return Ok(Decision::NotYet(None, "no reservation recorded yet"));
             };
-            let held = record.held_chunks;
-            let expect = Expect::At(record.status, held);
             match record.status {
                 S::Reserving | S::Rejecting => {
                     Ok(Decision::NotYet(Some(record.status), "the reservation is being written"))
                 }
-                S::Reserved if record.chunk_count() <= 1 => {
-                    let commit = StockChange { effect: StockEffect::Commit, lines: record.items.clone() };
-                    write(expect, Some(commit), record.moved(S::Committed, 0, now), None)
-                }
-                S::Reserved => write(expect, None, record.moved(S::Committing, record.chunk_count(), now), None),
-                S::Committing if held > 0 => {
-                    let commit = StockChange { effect: StockEffect::Commit, lines: record.chunk(held - 1) };
-                    write(expect, Some(commit), record.moved(S::Committing, held - 1, now), None)
-                }
-                S::Committing => write(expect, None, record.moved(S::Committed, 0, now), None),
+                S::Reserved | S::Committing => Ok(drain(record, StockEffect::Commit, S::Committing, S::Committed, now)),
                 S::Committed => Ok(Decision::Settled(S::Committed)),
                 status @ (S::Rejected | S::Releasing | S::Released | S::Cancelled) => {
                     Ok(Decision::Contradiction(Some(status)))
@@ -447,30 +436,49 @@ pub fn decide(
                 let record = Reservation::new(order_id, S::Cancelled, Vec::new(), cancelled.id(), now);
                 return write(Expect::Absent, None, record, None);
             };
-            let held = record.held_chunks;
-            let expect = Expect::At(record.status, held);
             match record.status {
                 // The OrderPlaced handler is still at work (or will be, on its redelivery);
                 // releasing half a reservation under it would race it.
                 S::Reserving | S::Rejecting => {
                     Ok(Decision::NotYet(Some(record.status), "the reservation is being written"))
                 }
-                S::Reserved if record.chunk_count() <= 1 => {
-                    let release = StockChange { effect: StockEffect::Release, lines: record.items.clone() };
-                    write(expect, Some(release), record.moved(S::Released, 0, now), None)
-                }
-                S::Reserved => write(expect, None, record.moved(S::Releasing, record.chunk_count(), now), None),
-                S::Releasing if held > 0 => {
-                    let release = StockChange { effect: StockEffect::Release, lines: record.chunk(held - 1) };
-                    write(expect, Some(release), record.moved(S::Releasing, held - 1, now), None)
-                }
-                S::Releasing => write(expect, None, record.moved(S::Released, 0, now), None),
+                S::Reserved | S::Releasing => Ok(drain(record, StockEffect::Release, S::Releasing, S::Released, now)),
                 // Nothing held: a rejected order reserved nothing, and duplicates change nothing.
                 status @ (S::Released | S::Cancelled | S::Rejected) => Ok(Decision::Settled(status)),
                 status @ (S::Committing | S::Committed) => Ok(Decision::Contradiction(Some(status))),
             }
         }
     }
+}
+
+/// The next step of handing a held reservation on (`effect`: commit on confirmation, release on
+/// cancellation), from RESERVED or part-way (`draining`) to `done`. A reservation that fits one
+/// transaction goes in one step; a larger one is marked `draining` with every chunk still held,
+/// then gives one chunk per step, then is marked `done`. Each step is one conditional write, so a
+/// crash anywhere resumes from the record.
+fn drain(
+    record: &Reservation,
+    effect: StockEffect,
+    draining: ReservationStatus,
+    done: ReservationStatus,
+    now: DateTime<Utc>,
+) -> Decision {
+    let held = record.held_chunks;
+    let expect = Expect::At(record.status, held);
+    let write = |stock, next| Decision::Write(Box::new(Step { expect, stock, record: next, outbox: None }));
+    if record.status != draining {
+        // RESERVED.
+        if record.chunk_count() <= 1 {
+            let change = StockChange { effect, lines: record.items.clone() };
+            return write(Some(change), record.moved(done, 0, now));
+        }
+        return write(None, record.moved(draining, record.chunk_count(), now));
+    }
+    if held > 0 {
+        let change = StockChange { effect, lines: record.chunk(held - 1) };
+        return write(Some(change), record.moved(draining, held - 1, now));
+    }
+    write(None, record.moved(done, 0, now))
 }
 
 /// The outcome's envelope: a new id, inventory's source, the incoming correlation and trace.
