@@ -192,7 +192,7 @@ impl BatchProcessor {
             Ok(()) => {
                 let now = self.clock.now();
                 let expires_at = now.timestamp().saturating_add(duration_secs(self.config.completed_ttl));
-                if let Err(error) = self.store.complete(&key, now.timestamp(), expires_at).await {
+                if let Err(error) = self.store.complete(&key, now.timestamp_millis(), expires_at).await {
                     // The effect has happened, so the message is done: reporting it failed would
                     // only redo the work. The IN_PROGRESS record expires; a later redelivery
                     // would then run the handler again, which every handler tolerates.

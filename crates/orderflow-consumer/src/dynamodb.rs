@@ -13,9 +13,11 @@ const STATUS: &str = "status";
 const IN_PROGRESS_UNTIL: &str = "inProgressUntil";
 const EXPIRES_AT: &str = "expiresAt";
 const COMPLETED_AT: &str = "completedAt";
+const COMPLETED_AT_MS: &str = "completedAtMs";
 
 /// Records are `{pk, status, inProgressUntil, expiresAt}` with epoch-second numbers; a COMPLETED
-/// record also carries `completedAt` (epoch seconds) for whoever reads the table by hand.
+/// record also carries `completedAt` (epoch seconds) and `completedAtMs` (epoch milliseconds),
+/// from which `orderflow order history` tells how long each hop took.
 #[derive(Debug, Clone)]
 pub struct DynamoDbIdempotencyStore {
     client: Client,
@@ -109,7 +111,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
         Ok(BeginOutcome::InProgressElsewhere)
     }
 
-    async fn complete(&self, key: &str, now: i64, expires_at: i64) -> Result<(), IdempotencyError> {
+    async fn complete(&self, key: &str, completed_at_ms: i64, expires_at: i64) -> Result<(), IdempotencyError> {
         // Unconditional: whoever completes, the effect has happened, and a COMPLETED record only
         // ever makes later deliveries skip.
         self.client
@@ -117,7 +119,8 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             .table_name(&self.table)
             .item(PK, AttributeValue::S(key.to_owned()))
             .item(STATUS, AttributeValue::S(RecordStatus::Completed.as_str().to_owned()))
-            .item(COMPLETED_AT, number(now))
+            .item(COMPLETED_AT, number(completed_at_ms.div_euclid(1000)))
+            .item(COMPLETED_AT_MS, number(completed_at_ms))
             .item(EXPIRES_AT, number(expires_at))
             .send()
             .await

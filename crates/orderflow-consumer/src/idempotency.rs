@@ -72,8 +72,9 @@ pub trait IdempotencyStore: Send + Sync {
         expires_at: i64,
     ) -> Result<BeginOutcome, IdempotencyError>;
 
-    /// Marks `key` COMPLETED, kept until `expires_at`.
-    async fn complete(&self, key: &str, now: i64, expires_at: i64) -> Result<(), IdempotencyError>;
+    /// Marks `key` COMPLETED at `completed_at_ms` (epoch milliseconds: hop times are read from
+    /// it), kept until `expires_at` (epoch seconds).
+    async fn complete(&self, key: &str, completed_at_ms: i64, expires_at: i64) -> Result<(), IdempotencyError>;
 
     /// Gives up a claim after a failed attempt, so the retry proceeds at once instead of waiting
     /// for the claim to expire. Never deletes a COMPLETED record.

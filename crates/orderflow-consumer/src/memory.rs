@@ -69,7 +69,7 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         Ok(outcome)
     }
 
-    async fn complete(&self, key: &str, _now: i64, expires_at: i64) -> Result<(), IdempotencyError> {
+    async fn complete(&self, key: &str, _completed_at_ms: i64, expires_at: i64) -> Result<(), IdempotencyError> {
         let completed = StoredRecord { status: RecordStatus::Completed, in_progress_until: 0, expires_at };
         let mut records = self.lock();
         // Overwrite in place when claimed (the usual case): no second allocation of the key.
@@ -100,7 +100,7 @@ mod tests {
         let store = InMemoryIdempotencyStore::new();
         assert_eq!(store.begin("c#1", 100, 160, 1000).await.unwrap(), BeginOutcome::Acquired);
         assert_eq!(store.begin("c#1", 110, 170, 1000).await.unwrap(), BeginOutcome::InProgressElsewhere);
-        store.complete("c#1", 120, 2000).await.unwrap();
+        store.complete("c#1", 120_000, 2000).await.unwrap();
         assert_eq!(store.begin("c#1", 130, 190, 1000).await.unwrap(), BeginOutcome::AlreadyCompleted);
         store.release("c#1").await.unwrap();
         assert_eq!(store.get("c#1").map(|r| r.status), Some(RecordStatus::Completed), "release keeps COMPLETED");

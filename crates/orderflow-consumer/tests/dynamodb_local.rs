@@ -17,7 +17,18 @@ async fn conditional_claims_against_dynamodb() {
     assert_eq!(store.begin("t#1", 100, 160, 10_000).await.unwrap(), BeginOutcome::Acquired);
     assert_eq!(store.begin("t#1", 160, 220, 10_000).await.unwrap(), BeginOutcome::InProgressElsewhere);
     assert_eq!(store.begin("t#1", 161, 221, 10_000).await.unwrap(), BeginOutcome::Acquired, "expired claim");
-    store.complete("t#1", 170, 20_000).await.unwrap();
+    store.complete("t#1", 170_123, 20_000).await.unwrap();
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("t#1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["completedAtMs"].as_n().unwrap(), "170123", "hop times are read from it");
+    assert_eq!(item["completedAt"].as_n().unwrap(), "170");
     assert_eq!(store.begin("t#1", 10_000, 10_060, 20_000).await.unwrap(), BeginOutcome::AlreadyCompleted);
     store.release("t#1").await.unwrap();
     assert_eq!(store.begin("t#1", 10_000, 10_060, 20_000).await.unwrap(), BeginOutcome::AlreadyCompleted);
