@@ -47,6 +47,10 @@ localstack-test: ## Tests of the host-mode LocalStack plugin (unit + integration
 e2e: ## LocalStack up, build, deploy, seed, end-to-end tests, LocalStack down (also on failure)
 	scripts/e2e
 
+.PHONY: cli
+cli: ## Build the `orderflow` command (target/release/orderflow); install it with `cargo install --path cli --locked`
+	$(CARGO) build --release -p orderflow-cli --locked
+
 .PHONY: build-lambdas
 build-lambdas: ## Release bootstrap binaries with cargo-lambda (x86_64 for local stacks)
 	infra/scripts/build-lambdas

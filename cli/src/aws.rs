@@ -360,6 +360,9 @@ impl Backend {
     /// (each receive counts: harmless on a DLQ, which has no redrive policy of its own).
     pub async fn peek(&self, url: &str, max: usize, rounds: usize) -> Result<Vec<Peeked>, CliError> {
         let mut seen: BTreeMap<String, Peeked> = BTreeMap::new();
+        // Each receive samples some of the queue's servers: keep receiving until two rounds in a
+        // row bring nothing new (or `rounds`), since every receive counts on the messages.
+        let mut idle_rounds = 0;
         for _ in 0..rounds {
             let received = self
                 .sqs
@@ -376,6 +379,7 @@ impl Backend {
             if messages.is_empty() {
                 break;
             }
+            let before = seen.len();
             for message in messages {
                 let Some(message_id) = message.message_id.clone() else { continue };
                 let attribute = |name: MessageSystemAttributeName| {
@@ -391,7 +395,8 @@ impl Backend {
                     Peeked { message_id, body: message.body.unwrap_or_default(), sent_at, receive_count },
                 );
             }
-            if seen.len() >= max {
+            idle_rounds = if seen.len() == before { idle_rounds + 1 } else { 0 };
+            if seen.len() >= max || idle_rounds >= 2 {
                 break;
             }
         }

@@ -356,7 +356,7 @@ async fn dlq_show(
     style: Style,
 ) -> Result<String, CliError> {
     let dlq = resolve_dlq(backend, name).await?;
-    let peeked = backend.peek(&dlq.url, max.max(1), max.div_ceil(10).max(1) * 3).await?;
+    let peeked = backend.peek(&dlq.url, max.max(1), max.div_ceil(10).max(1) + 2).await?;
     let mut messages = Vec::with_capacity(peeked.len());
     for message in peeked {
         let event = decode_body(&message.body);
