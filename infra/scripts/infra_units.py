@@ -197,7 +197,8 @@ _KEYS = {"name", "description", "subscribes", "timeout", "memory", "batch_size",
          "max_concurrency", "event_name", "tables", "uses_tables", "publishes", "timer", "environment",
          "statements"}
 _REQUIRED = ("name", "description", "subscribes", "max_concurrency")
-_TABLE_KEYS = {"name", "hash_key", "ttl", "actions", "sid"}
+_TABLE_KEYS = {"name", "hash_key", "ttl", "actions", "sid", "gsis"}
+_GSI_KEYS = {"name", "hash_key", "range_key"}
 _USED_TABLE_KEYS = {"ref", "env", "actions", "sid"}
 _TIMER_KEYS = {"subscribes", "delay_seconds", "delay_env"}
 # SQS DelaySeconds is at most 15 minutes.
@@ -213,6 +214,8 @@ TOPIC_KMS_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]
 # Tables a consumer cannot name in uses_tables: the generator wires them itself.
 _GENERATED_TABLE_REFS = {"IdempotencyTable": "is every consumer's already",
                          "OutboxTable": "comes with `publishes:`"}
+# `subscribes: all`: the SQS event's default name (there is no first type to name it after).
+ALL_EVENTS_EVENT = "AllEvents"
 # A queue age alarm fires after this many seconds on top of the queue's delay.
 QUEUE_AGE_THRESHOLD = 300
 
@@ -224,14 +227,30 @@ class Table:
     actions: list[str]
     ttl: bool = False
     sid: str = ""
+    gsis: list["Gsi"] = field(default_factory=list)
 
     @property
     def logical_id(self) -> str:
         return f"{self.name}Table"
 
+    def key_attributes(self) -> list[str]:
+        """Every attribute a key of the table or of an index uses, each once (AttributeDefinitions)."""
+        names = [self.hash_key]
+        for g in self.gsis:
+            names += [g.hash_key] + ([g.range_key] if g.range_key else [])
+        return list(dict.fromkeys(names))
+
     @property
     def env(self) -> str:
         return f"{snake(self.name)}_TABLE_NAME"
+
+
+@dataclass
+class Gsi:
+    """A global secondary index (projection ALL, string keys)."""
+    name: str
+    hash_key: str
+    range_key: str | None = None
 
 
 @dataclass
@@ -263,6 +282,7 @@ class Queue:
     subscribes: dict[str, int]
     delay: object = None  # None: no DelaySeconds
     label: str = ""  # words for alarm descriptions ("", "timer ")
+    all: bool = False  # subscribed without a filter policy: every event, any type or version
 
     @property
     def version(self) -> int:
@@ -273,7 +293,7 @@ class Queue:
 class Consumer:
     name: str  # kebab-case: binary, SERVICE_NAME, physical names
     description: str
-    subscribes: dict[str, int]  # event type -> major version
+    subscribes: dict[str, int]  # event type -> major version ({} with subscribes_all)
     max_concurrency: int
     timeout: int = DEFAULTS["timeout"]
     memory: int | None = None
@@ -286,6 +306,7 @@ class Consumer:
     event_name: str = ""  # the SAM event of its queue [the first subscribed type]
     environment: dict = field(default_factory=dict)
     statements: list = field(default_factory=list)
+    subscribes_all: bool = False  # `subscribes: all`: no filter policy
 
     @property
     def pascal(self) -> str:
@@ -302,7 +323,7 @@ class Consumer:
     @property
     def event(self) -> str:
         """The SAM event's name: the mapping's logical id is <Name>Function<event>."""
-        return self.event_name or next(iter(self.subscribes))
+        return self.event_name or (ALL_EVENTS_EVENT if self.subscribes_all else next(iter(self.subscribes)))
 
     @property
     def visibility_timeout(self) -> int:
@@ -310,7 +331,7 @@ class Consumer:
 
     def queues(self) -> list[Queue]:
         """Its subscribed queues: <Name>Queue, and <Name>TimerQueue when it has a timer."""
-        queues = [Queue(self.pascal, self.name, self.subscribes)]
+        queues = [Queue(self.pascal, self.name, self.subscribes, all=self.subscribes_all)]
         if self.timer:
             queues.append(Queue(f"{self.pascal}Timer", f"{self.name}-timer", self.timer.subscribes,
                                 self.timer.delay, "timer "))
@@ -436,7 +457,11 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
         if not isinstance(entry["description"], str) or not entry["description"].strip():
             raise ConsumerError(f"{where}: description must be a non-empty string")
 
-        subscribes = _subscribes(where, "subscribes", entry["subscribes"], consts, event_types)
+        # `all`: the queue takes every event of the topic (no filter policy), any type or version,
+        # including types no crate knows yet (the event store).
+        subscribes_all = entry["subscribes"] == "all"
+        subscribes = {} if subscribes_all else _subscribes(where, "subscribes", entry["subscribes"], consts,
+                                                          event_types)
 
         consumer = Consumer(
             name=name, description=entry["description"].strip(), subscribes=dict(subscribes),
@@ -448,6 +473,7 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
                             " (more would need a batching window and a longer visibility timeout)"),
             batching_window=_int(f"{where}: batching_window", entry.get("batching_window", DEFAULTS["batching_window"]),
                                  0, 20),
+            subscribes_all=subscribes_all,
         )
         event_name = entry.get("event_name")
         if event_name is not None:
@@ -482,8 +508,23 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
             sid = t.get("sid", t["name"])
             if not isinstance(sid, str) or not re.fullmatch(r"[A-Za-z0-9]+", sid):
                 raise ConsumerError(f"{tw}: sid must be alphanumeric, not {sid!r}")
+            gsis = t.get("gsis") or []
+            if not isinstance(gsis, list):
+                raise ConsumerError(f"{tw}: gsis is a list of {{name, hash_key, range_key}}")
             table = Table(name=t["name"], hash_key=t["hash_key"], actions=list(actions), ttl=t.get("ttl", False),
                           sid=sid)
+            for k, g in enumerate(gsis):
+                gw = f"{tw}: gsis[{k}]"
+                if not isinstance(g, dict) or not {"name", "hash_key"} <= set(g) or set(g) - _GSI_KEYS:
+                    raise ConsumerError(f"{gw}: an index is a mapping of name, hash_key and range_key (optional)")
+                if not isinstance(g["name"], str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", g["name"]) \
+                        or g["name"] in {x.name for x in table.gsis}:
+                    raise ConsumerError(f"{gw}: name must be alphanumeric and distinct, not {g['name']!r}")
+                for key in ("hash_key", "range_key"):
+                    if key in g and (not isinstance(g[key], str)
+                                     or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", g[key])):
+                        raise ConsumerError(f"{gw}: {key} must be an attribute name, not {g[key]!r}")
+                table.gsis.append(Gsi(name=g["name"], hash_key=g["hash_key"], range_key=g.get("range_key")))
             consumer.tables.append(table)
             generated_env.add(table.env)
 
@@ -638,10 +679,10 @@ _TABLE = """
     Properties:
       BillingMode: PAY_PER_REQUEST
       AttributeDefinitions:
-        - { AttributeName: @KEY@, AttributeType: S }
+@DEFINITIONS@
       KeySchema:
         - { AttributeName: @KEY@, KeyType: HASH }
-@TTL@      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }
+@GSIS@@TTL@      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }
       SSESpecification: { SSEEnabled: true, SSEType: KMS, KMSMasterKeyId: !Ref AppKey }
 """
 
@@ -694,10 +735,7 @@ _QUEUE = """
       Protocol: sqs
       Endpoint: !GetAtt @Q@Queue.Arn
       RawMessageDelivery: true
-      FilterPolicyScope: MessageAttributes
-      FilterPolicy:
-        @TYPE_ATTR@: @TYPES@
-        @VERSION_ATTR@: @VERSIONS@
+@FILTER@
 """
 
 _FUNCTION = """
@@ -900,18 +938,36 @@ def render_resources(consumers: list[Consumer], consts: dict[str, str], paramete
         lines += ["", _rule(f"{c.name} (infra/consumers.yaml)")]
         for t in c.tables:
             ttl = "      TimeToLiveSpecification: { AttributeName: expiresAt, Enabled: true }\n" if t.ttl else ""
-            lines += _fill(_TABLE, ID=t.logical_id, KEY=t.hash_key, TTL=ttl) + [""]
+            definitions = "\n".join(f"        - {{ AttributeName: {a}, AttributeType: S }}" for a in t.key_attributes())
+            gsis = ""
+            if t.gsis:
+                gsis = "      GlobalSecondaryIndexes:\n"
+                for g in t.gsis:
+                    gsis += f"        - IndexName: {g.name}\n          KeySchema:\n"
+                    gsis += f"            - {{ AttributeName: {g.hash_key}, KeyType: HASH }}\n"
+                    if g.range_key:
+                        gsis += f"            - {{ AttributeName: {g.range_key}, KeyType: RANGE }}\n"
+                    gsis += "          Projection: { ProjectionType: ALL }\n"
+            lines += _fill(_TABLE, ID=t.logical_id, KEY=t.hash_key, TTL=ttl, DEFINITIONS=definitions,
+                           GSIS=gsis) + [""]
         queues = c.queues()
         for q in queues:
             delay = ""
             if q.delay is not None:
                 value = f"!Ref {q.delay.value}" if isinstance(q.delay, Tag) else str(q.delay)
                 delay = f"      DelaySeconds: {value} # the timer: each message is delivered only after this\n"
+            if q.all:
+                # No filter policy: every event of the topic, whatever its type or version.
+                policy = ""
+            else:
+                policy = "\n".join([
+                    "      FilterPolicyScope: MessageAttributes",
+                    "      FilterPolicy:",
+                    f"        {consts['EVENT_TYPE_ATTRIBUTE']}: {_flow(list(q.subscribes))}",
+                    f"        {consts['EVENT_VERSION_ATTRIBUTE']}: {_flow([str(q.version)])}"])
             lines += _fill(
                 _QUEUE, Q=q.prefix, qn=q.physical, P=c.pascal, VISIBILITY=c.visibility_timeout, TIMEOUT=c.timeout,
-                MAX_RECEIVE=MAX_RECEIVE_COUNT, DELAY=delay,
-                TYPE_ATTR=consts["EVENT_TYPE_ATTRIBUTE"], TYPES=_flow(list(q.subscribes)),
-                VERSION_ATTR=consts["EVENT_VERSION_ATTRIBUTE"], VERSIONS=_flow([str(q.version)])) + [""]
+                MAX_RECEIVE=MAX_RECEIVE_COUNT, DELAY=delay, FILTER=policy) + [""]
         statements = []
         for st in c.generated_statements() + c.statements:
             statements += _statement_lines(st)

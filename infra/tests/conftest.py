@@ -30,8 +30,10 @@ HAND_FUNCTIONS = {
     "OutboxRelayFunction": ("outbox-relay", 30),
 }
 # A consumer that does not exist, written with every optional field set to a non-default value.
+# Named `points`, not `loyalty`: a real loyalty consumer exists (lambdas/loyalty, deployed in its
+# own stack), and the throwaway must be a consumer without a crate.
 LOYALTY_ENTRY = """
-  - name: loyalty
+  - name: points
     description: Awards loyalty points for each OrderPlaced (test-only entry)
     subscribes: { OrderPlaced: 1 }
     timeout: 15

@@ -162,10 +162,13 @@ def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, queu
     known_types = {v for k, v in rust_consts.items() if k.endswith("_EVENT_TYPE")}
     subs = {k: v for k, v in resources(cfn, "AWS::SNS::Subscription").items() if v["Properties"]["Protocol"] == "sqs"}
     assert len(subs) == len(queues)
+    unfiltered = {f"{q.prefix}Subscription" for _, q in queues if q.all}
     for name, s in subs.items():
         p = s["Properties"]
         assert ref_target(p["TopicArn"]) == "OrderEventsTopic", name
         assert p["RawMessageDelivery"] in (True, "true"), name
+        if name in unfiltered:
+            continue
         assert p.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes", name
         # The filter names the type and the version, so a v2 published side by side never reaches
         # a v1-only queue (docs/contracts/order-lifecycle.md).
@@ -178,6 +181,8 @@ def test_filter_policies_equal_the_event_contract_constants(cfn, consumers, queu
     for c, q in queues:
         p = subs[f"{q.prefix}Subscription"]["Properties"]
         assert ref_target(p["Endpoint"]) == f"{q.prefix}Queue", c.name
+        if q.all:
+            continue
         assert p["FilterPolicy"] == {type_attribute: list(q.subscribes), version_attribute: [str(q.version)]}, c.name
         assert (rust_consts["ORDER_PLACED_EVENT_TYPE"] in p["FilterPolicy"][type_attribute]) \
             == ("OrderPlaced" in q.subscribes), c.name
@@ -425,7 +430,7 @@ def test_every_function_binary_is_a_crate_of_the_workspace(case):
     if case.name == "repo":
         assert not missing, f"no crate or [[bin]] named {sorted(missing)} in the workspace"
     else:  # the throwaway consumer has no crate: this is the check that says so
-        assert "loyalty" in missing
+        assert "points" in missing
 
 
 def test_architecture_parameter_defaults_to_arm64(sam_template):
@@ -546,7 +551,9 @@ def test_tables_follow_the_conventions(cfn, consumers):
     for c in consumers:
         for t in c.tables:
             p = cfn["Resources"][t.logical_id]["Properties"]
-            assert p["AttributeDefinitions"] == [{"AttributeName": t.hash_key, "AttributeType": "S"}], t.name
+            assert p["AttributeDefinitions"] == [{"AttributeName": a, "AttributeType": "S"}
+                                                 for a in t.key_attributes()], t.name
+            assert [g["IndexName"] for g in p.get("GlobalSecondaryIndexes", [])] == [g.name for g in t.gsis], t.name
 
 
 # --- alarms -------------------------------------------------------------------------------------
@@ -646,3 +653,48 @@ def test_every_consumer_has_its_outputs(sam_template, consumers):
     assert {f"{p}FunctionName" for p in ("OrderApi", "OutboxRelay")} <= set(outputs)
     for fn_id in HAND_FUNCTIONS:
         assert outputs[fn_id + "Name"]["Value"] == {"Ref": fn_id}
+
+
+# --- the event store ----------------------------------------------------------------------------
+
+def test_the_event_store_takes_every_event_without_a_filter(cfn, rust_consts):
+    sub = cfn["Resources"]["EventStoreSubscription"]["Properties"]
+    assert ref_target(sub["Endpoint"]) == "EventStoreQueue"
+    assert ref_target(sub["TopicArn"]) == "OrderEventsTopic"
+    # No filter at all: every type and version, including those no crate knows yet.
+    assert "FilterPolicy" not in sub and "FilterPolicyScope" not in sub
+    assert sub["RawMessageDelivery"] in (True, "true")  # the body is the published message, as stored
+
+
+def test_the_event_store_table_has_its_indexes_and_ttl(cfn):
+    p = cfn["Resources"]["EventStoreTable"]["Properties"]
+    assert p["KeySchema"] == [{"AttributeName": "eventId", "KeyType": "HASH"}]
+    indexes = {g["IndexName"]: g for g in p["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"byOrder", "byType"}
+    for name, hash_key in (("byOrder", "orderId"), ("byType", "eventType")):
+        assert indexes[name]["KeySchema"] == [{"AttributeName": hash_key, "KeyType": "HASH"},
+                                              {"AttributeName": "timeId", "KeyType": "RANGE"}], name
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}, name
+    assert {a["AttributeName"] for a in p["AttributeDefinitions"]} == {"eventId", "orderId", "eventType", "timeId"}
+    assert p["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_the_event_store_is_an_output_and_its_retention_a_parameter(cfn, sam_template):
+    assert ref_target(cfn["Outputs"]["EventStoreTableName"]["Value"]) == "EventStoreTable"
+    p = sam_template["Parameters"]["EventRetentionDays"]
+    assert (p["Type"], p["Default"], p["MinValue"]) == ("Number", 400, 0)
+    env = cfn["Resources"]["EventStoreFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EVENT_RETENTION_DAYS"] == {"Ref": "EventRetentionDays"}
+    assert env["EVENT_STORE_TABLE_NAME"] == {"Ref": "EventStoreTable"}
+
+
+def test_the_order_api_reads_the_event_store_by_order_only(cfn):
+    fn = cfn["Resources"]["OrderApiFunction"]["Properties"]
+    assert fn["Environment"]["Variables"]["EVENT_STORE_TABLE_NAME"] == {"Ref": "EventStoreTable"}
+    statements = cfn["Resources"]["OrderApiRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["EventStore"]["Action"] == "dynamodb:Query"
+    assert by_sid["EventStore"]["Resource"] == [{"Fn::GetAtt": ["EventStoreTable", "Arn"]},
+                                                {"Fn::Sub": "${EventStoreTable.Arn}/index/byOrder"}]
+    # Nothing else of the store: the API never writes an event there.
+    assert not [s for s in statements if s["Sid"] != "EventStore" and "EventStoreTable" in str(s["Resource"])]
