@@ -11,6 +11,8 @@ pub struct Config {
     pub tables: TableNames,
     pub topic_arn: String,
     pub supported_currencies: SupportedCurrencies,
+    /// EventStoreTable, read for GET /orders/{orderId}/events.
+    pub event_store_table: String,
 }
 
 impl Config {
@@ -21,9 +23,10 @@ impl Config {
             idempotency: env.required("IDEMPOTENCY_TABLE_NAME"),
         };
         let topic_arn = env.required("ORDER_EVENTS_TOPIC_ARN");
+        let event_store_table = env.required("EVENT_STORE_TABLE_NAME");
         let supported_currencies =
             env.parsed_with("SUPPORTED_CURRENCIES", SupportedCurrencies::default(), SupportedCurrencies::parse);
-        env.finish(Config { tables, topic_arn, supported_currencies })
+        env.finish(Config { tables, topic_arn, supported_currencies, event_store_table })
     }
 }
 
@@ -35,10 +38,14 @@ mod tests {
     fn names_every_missing_variable() {
         let error =
             Config::from_env(Env::from_pairs(&[("OUTBOX_TABLE_NAME", "o"), ("ORDERS_TABLE_NAME", " ")])).unwrap_err();
-        assert_eq!(error.missing, vec!["ORDERS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN"]);
+        assert_eq!(
+            error.missing,
+            vec!["ORDERS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "ORDER_EVENTS_TOPIC_ARN", "EVENT_STORE_TABLE_NAME"]
+        );
         assert_eq!(
             error.to_string(),
-            "missing required environment variables: ORDERS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, ORDER_EVENTS_TOPIC_ARN"
+            "missing required environment variables: ORDERS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, \
+             ORDER_EVENTS_TOPIC_ARN, EVENT_STORE_TABLE_NAME"
         );
     }
 
@@ -49,9 +56,10 @@ mod tests {
             ("OUTBOX_TABLE_NAME", "outbox"),
             ("IDEMPOTENCY_TABLE_NAME", "idem"),
             ("ORDER_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:t"),
+            ("EVENT_STORE_TABLE_NAME", "events"),
         ];
         let config = Config::from_env(Env::from_pairs(&all)).expect("complete");
-        assert_eq!(config.tables.outbox, "outbox");
+        assert_eq!((config.tables.outbox.as_str(), config.event_store_table.as_str()), ("outbox", "events"));
         assert_eq!(config.supported_currencies, SupportedCurrencies::default());
 
         let mut with_currencies = all.to_vec();

@@ -3,8 +3,10 @@
 //! API Gateway sends every path (`ANY /` and `ANY /{proxy+}`) here, so this module routes.
 //! Checks run in this order, and the first failure answers:
 //!
-//! 1. route: `/orders` or `/orders/{uuid}`, else 404 (a non-UUID id is an unknown order: 404);
-//! 2. method: POST on `/orders`, GET on `/orders/{id}`, else 405 with `Allow`;
+//! 1. route: `/orders`, `/orders/{uuid}` or `/orders/{uuid}/events`, else 404 (a non-UUID id is
+//!    an unknown order: 404);
+//! 2. method: POST on `/orders`, GET on `/orders/{id}` and `/orders/{id}/events`, else 405 with
+//!    `Allow`;
 //! 3. (POST) `Content-Type` is `application/json` or `application/*+json`, else 415;
 //! 4. (POST) body at most 64 KiB after base64 decoding, else 413;
 //! 5. (POST) body is UTF-8 JSON and an object, else 400;
@@ -26,6 +28,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::domain::{FieldError, IdempotencyKey, SupportedCurrencies, is_token, request_hash, validate_order};
+use crate::ports::EventSummary;
 use crate::ports::StoredResponse;
 use crate::service::{Dependencies, OrderService, PlaceOrder, PlaceOrderError, Placed};
 
@@ -132,6 +135,39 @@ impl ApiError {
 enum Route {
     Orders,
     Order(Uuid),
+    OrderEvents(Uuid),
+}
+
+/// The body of GET /orders/{orderId}/events.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderEvents<'a> {
+    order_id: Uuid,
+    events: Vec<EventView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    id: &'a str,
+    source: &'a str,
+    time: &'a str,
+    /// `null` when the event carries none.
+    correlation_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a EventSummary> for EventView<'a> {
+    fn from(event: &'a EventSummary) -> Self {
+        EventView {
+            event_type: &event.event_type,
+            id: &event.id,
+            source: &event.source,
+            time: &event.time,
+            correlation_id: event.correlation_id.as_deref(),
+        }
+    }
 }
 
 impl OrderApi {
@@ -159,10 +195,14 @@ impl OrderApi {
     async fn route(&self, request: Request, path: &str, correlation_id: &str) -> Result<Response<Body>, ApiError> {
         let route = match path.trim_end_matches('/').strip_prefix("/orders") {
             Some("") => Route::Orders,
-            Some(rest) => match rest.strip_prefix('/').filter(|id| !id.contains('/')) {
-                Some(id) => Route::Order(Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such order"))?),
-                None => return Err(ApiError::NotFound("no such resource")),
-            },
+            Some(rest) => {
+                let order_id = |id: &str| Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such order"));
+                match rest.strip_prefix('/').map(|tail| tail.split_once('/').unwrap_or((tail, ""))) {
+                    Some((id, "")) if !id.is_empty() => Route::Order(order_id(id)?),
+                    Some((id, "events")) => Route::OrderEvents(order_id(id)?),
+                    _ => return Err(ApiError::NotFound("no such resource")),
+                }
+            }
             None => return Err(ApiError::NotFound("no such resource")),
         };
         match (route, request.method()) {
@@ -170,6 +210,22 @@ impl OrderApi {
             (Route::Orders, _) => Err(ApiError::MethodNotAllowed("POST")),
             (Route::Order(order_id), &Method::GET) => self.get_order(order_id).await,
             (Route::Order(_), _) => Err(ApiError::MethodNotAllowed("GET")),
+            (Route::OrderEvents(order_id), &Method::GET) => self.get_order_events(order_id).await,
+            (Route::OrderEvents(_), _) => Err(ApiError::MethodNotAllowed("GET")),
+        }
+    }
+
+    async fn get_order_events(&self, order_id: Uuid) -> Result<Response<Body>, ApiError> {
+        match self.service.order_events(order_id).await {
+            Ok(Some(events)) => {
+                let body = OrderEvents { order_id, events: events.iter().map(EventView::from).collect() };
+                Ok(response(StatusCode::OK, "application/json", serde_json::to_string(&body).unwrap_or_default()))
+            }
+            Ok(None) => Err(ApiError::NotFound("no such order")),
+            Err(error) => {
+                error!(%order_id, error = %orderflow_observability::ErrorChain(&error), "reading the order's events failed");
+                Err(ApiError::Internal)
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
 use order_api::OrderApi;
 use order_api::adapters::dynamodb::DynamoOrderStore;
+use order_api::adapters::event_store::DynamoDbEventHistory;
 use order_api::config::Config;
 use order_api::ports::UuidV7Ids;
 use order_api::service::Dependencies;
@@ -22,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let deps = Dependencies {
         store: Arc::new(DynamoOrderStore::new(dynamodb.clone(), config.tables.clone())),
-        outbox: Arc::new(DynamoDbOutbox::new(dynamodb, config.tables.outbox.clone())),
+        outbox: Arc::new(DynamoDbOutbox::new(dynamodb.clone(), config.tables.outbox.clone())),
+        events: Arc::new(DynamoDbEventHistory::new(dynamodb, config.event_store_table.clone())),
         publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn.clone())),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),

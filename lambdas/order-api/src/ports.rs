@@ -97,3 +97,34 @@ impl IdSource for UuidV7Ids {
         Uuid::now_v7()
     }
 }
+
+/// One stored event of an order, as GET /orders/{orderId}/events lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSummary {
+    /// The CloudEvent `type`, e.g. `orders.OrderPlaced.v1`.
+    pub event_type: String,
+    pub id: String,
+    pub source: String,
+    /// The CloudEvent `time` as published (RFC 3339).
+    pub time: String,
+    pub correlation_id: Option<String>,
+}
+
+/// A failure of the event store. Details are for logs only, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum EventHistoryError {
+    #[error(transparent)]
+    Request(#[from] RequestFailed),
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    /// The in-memory store's injected outage.
+    #[error("event store unavailable")]
+    Unavailable,
+}
+
+/// The event store (EventStoreTable, written by the event-store consumer), read only.
+#[async_trait]
+pub trait EventHistory: Send + Sync {
+    /// Every stored event of the order, in time order (ties by event id); empty when none.
+    async fn events_of(&self, order_id: Uuid) -> Result<Vec<EventSummary>, EventHistoryError>;
+}

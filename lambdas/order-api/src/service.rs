@@ -11,7 +11,10 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order, ValidOrderRequest};
-use crate::ports::{CommitOutcome, IdSource, IdempotencyRecord, OrderStore, Placement, StoreError, StoredResponse};
+use crate::ports::{
+    CommitOutcome, EventHistory, EventHistoryError, EventSummary, IdSource, IdempotencyRecord, OrderStore, Placement,
+    StoreError, StoredResponse,
+};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
@@ -27,6 +30,8 @@ pub struct Dependencies {
     pub publisher: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
+    /// The event store, for an order's history.
+    pub events: Arc<dyn EventHistory>,
 }
 
 /// What the caller asked for, beyond the order itself.
@@ -59,6 +64,15 @@ pub enum PlaceOrderError {
     Event(#[source] orderflow_events::InvalidEvent),
 }
 
+/// Why an order's history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Orders(#[from] StoreError),
+    #[error(transparent)]
+    Events(#[from] EventHistoryError),
+}
+
 pub struct OrderService {
     deps: Dependencies,
 }
@@ -70,6 +84,15 @@ impl OrderService {
 
     pub async fn find_order(&self, order_id: Uuid) -> Result<Option<Order>, StoreError> {
         self.deps.store.find_order(order_id).await
+    }
+
+    /// The order's events in time order; `None` when there is no such order (an order whose
+    /// events the store has not received yet has an empty history).
+    pub async fn order_events(&self, order_id: Uuid) -> Result<Option<Vec<EventSummary>>, HistoryError> {
+        if self.deps.store.find_order(order_id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.deps.events.events_of(order_id).await?))
     }
 
     pub async fn place_order(&self, command: PlaceOrder<'_>) -> Result<Placed, PlaceOrderError> {

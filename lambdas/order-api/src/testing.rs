@@ -12,7 +12,7 @@ use orderflow_outbox::adapters::memory::RecordingPublisher;
 use serde_json::{Map, Value, json};
 
 use crate::OrderApi;
-use crate::adapters::memory::{InMemoryStore, SequentialIds};
+use crate::adapters::memory::{InMemoryEventHistory, InMemoryStore, SequentialIds};
 use crate::domain::SupportedCurrencies;
 use crate::service::Dependencies;
 
@@ -28,6 +28,7 @@ pub struct Harness {
     pub publisher: Arc<RecordingPublisher>,
     pub clock: Arc<ManualClock>,
     pub ids: Arc<SequentialIds>,
+    pub events: Arc<InMemoryEventHistory>,
 }
 
 impl Default for Harness {
@@ -42,14 +43,16 @@ impl Harness {
         let publisher = Arc::new(RecordingPublisher::new());
         let clock = Arc::new(ManualClock::new(DateTime::from_timestamp_millis(START_MILLIS).unwrap_or_else(Utc::now)));
         let ids = Arc::new(SequentialIds::default());
+        let events = Arc::new(InMemoryEventHistory::new());
         let deps = Dependencies {
             store: store.clone(),
             outbox: store.outbox(),
             publisher: publisher.clone(),
             clock: clock.clone(),
             ids: ids.clone(),
+            events: events.clone(),
         };
-        Harness { api: OrderApi::new(deps, SupportedCurrencies::default()), store, publisher, clock, ids }
+        Harness { api: OrderApi::new(deps, SupportedCurrencies::default()), store, publisher, clock, ids, events }
     }
 
     /// Calls the handler; it never returns `Err` (every failure is a response).

@@ -147,6 +147,14 @@ async fn every_row_of_the_error_table() {
         ("wrong method on /orders", proxy_event("PUT", "/orders", &json, Some(&valid)), 405),
         ("wrong method on /orders/{id}", proxy_event("DELETE", &order_path, &[], None), 405),
         ("wrong method on /orders/{id}", proxy_event("POST", &order_path, &json, Some(&valid)), 405),
+        ("unknown order's events", proxy_event("GET", &format!("{order_path}/events"), &[], None), 404),
+        ("malformed id's events", proxy_event("GET", "/orders/not-a-uuid/events", &[], None), 404),
+        ("unknown route", proxy_event("GET", &format!("{order_path}/events/1"), &[], None), 404),
+        (
+            "wrong method on /orders/{id}/events",
+            proxy_event("POST", &format!("{order_path}/events"), &json, Some(&valid)),
+            405,
+        ),
         ("bad Idempotency-Key", post_orders(&valid, &[("Idempotency-Key", "has space")]), 422),
         ("empty Idempotency-Key", post_orders(&valid, &[("Idempotency-Key", "")]), 422),
     ];
@@ -408,4 +416,68 @@ async fn get_shows_the_settled_status_and_the_reason_of_a_cancellation() {
         }
         assert!(found.get("version").is_none(), "bookkeeping stays internal: {found}");
     }
+}
+
+fn summary(event_type: &str, id: &str, time: &str, correlation_id: Option<&str>) -> order_api::ports::EventSummary {
+    order_api::ports::EventSummary {
+        event_type: event_type.into(),
+        id: id.into(),
+        source: "order-api".into(),
+        time: time.into(),
+        correlation_id: correlation_id.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn an_orders_events_are_listed_in_time_order() {
+    let harness = Harness::new();
+    let created = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    let order_id: uuid::Uuid = body_json(&created)["orderId"].as_str().unwrap().parse().unwrap();
+    let location = header(&created, "location").expect("location").to_owned();
+
+    // Before the store has anything: the order exists, its history is empty.
+    let empty = harness.call(proxy_event("GET", &format!("{location}/events"), &[], None)).await;
+    assert_eq!(empty.status(), 200);
+    assert_eq!(body_json(&empty), json!({"orderId": order_id.to_string(), "events": []}));
+
+    // Recorded out of order, with a tie on time broken by id (as the index sorts `<time>#<id>`).
+    harness
+        .events
+        .record(order_id, summary("orders.OrderConfirmed.v1", "e3", "2026-11-23T18:30:02.000Z", Some("req-1")));
+    harness.events.record(order_id, summary("orders.OrderPlaced.v1", "e1", "2026-11-23T18:30:00.000Z", Some("req-1")));
+    harness.events.record(order_id, summary("inventory.StockReserved.v1", "e2b", "2026-11-23T18:30:01.000Z", None));
+    harness.events.record(order_id, summary("billing.PaymentAuthorized.v1", "e2a", "2026-11-23T18:30:01.000Z", None));
+    harness
+        .events
+        .record(uuid::Uuid::now_v7(), summary("orders.OrderPlaced.v1", "other", "2026-11-23T18:29:00.000Z", None));
+
+    let listed = harness.call(proxy_event("GET", &format!("{location}/events"), &[], None)).await;
+    assert_eq!(listed.status(), 200);
+    assert_eq!(header(&listed, "content-type"), Some("application/json"));
+    let body = body_json(&listed);
+    assert_eq!(body["orderId"], order_id.to_string());
+    let ids: Vec<&str> = body["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e1", "e2a", "e2b", "e3"]);
+    assert_eq!(
+        body["events"][0],
+        json!({
+            "type": "orders.OrderPlaced.v1", "id": "e1", "source": "order-api",
+            "time": "2026-11-23T18:30:00.000Z", "correlationId": "req-1"
+        })
+    );
+    assert_eq!(body["events"][1]["correlationId"], Value::Null);
+    // Behind a trailing slash too.
+    let slash = harness.call(proxy_event("GET", &format!("{location}/events/"), &[], None)).await;
+    assert_eq!(slash.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unavailable_event_store_is_a_500_without_details() {
+    let harness = Harness::new();
+    let created = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    let location = header(&created, "location").expect("location").to_owned();
+    harness.events.set_failing(true);
+    let response = harness.call(proxy_event("GET", &format!("{location}/events"), &[], None)).await;
+    let problem = support::assert_problem(&response, 500);
+    assert!(!problem["detail"].as_str().unwrap().contains("event store"), "{problem}");
 }

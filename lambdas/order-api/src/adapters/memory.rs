@@ -14,7 +14,10 @@ use orderflow_outbox::adapters::memory::{InMemoryOutbox, StoredOutboxEntry};
 use uuid::Uuid;
 
 use crate::domain::{IdempotencyKey, Order};
-use crate::ports::{CommitOutcome, IdSource, IdempotencyRecord, OrderStore, Placement, StoreError};
+use crate::ports::{
+    CommitOutcome, EventHistory, EventHistoryError, EventSummary, IdSource, IdempotencyRecord, OrderStore, Placement,
+    StoreError,
+};
 use crate::record::OrderRecord;
 
 #[derive(Default)]
@@ -156,5 +159,47 @@ impl IdSource for SequentialIds {
         let mut random = [0u8; 10];
         random[2..].copy_from_slice(&n.to_be_bytes());
         uuid::Builder::from_unix_timestamp_millis(1_795_000_000_000, &random).into_uuid()
+    }
+}
+
+/// The event store in memory: what the event-store consumer would have written, per order.
+#[derive(Default)]
+pub struct InMemoryEventHistory {
+    events: Mutex<HashMap<Uuid, Vec<EventSummary>>>,
+    failing: AtomicBool,
+}
+
+impl InMemoryEventHistory {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores an event of the order (in any order: reads sort them as the index does).
+    pub fn record(&self, order_id: Uuid, event: EventSummary) {
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(order_id).or_default().push(event);
+    }
+
+    /// From now on every read fails (true) or works again (false).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl EventHistory for InMemoryEventHistory {
+    async fn events_of(&self, order_id: Uuid) -> Result<Vec<EventSummary>, EventHistoryError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(EventHistoryError::Unavailable);
+        }
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&order_id)
+            .cloned()
+            .unwrap_or_default();
+        // The byOrder index's sort key is `<time>#<eventId>`.
+        events.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
+        Ok(events)
     }
 }

@@ -2,5 +2,6 @@
 //! plus in-memory ones for tests.
 
 pub mod dynamodb;
+pub mod event_store;
 #[cfg(feature = "testing")]
 pub mod memory;
