@@ -9,7 +9,14 @@ Creates or updates the stack through a change set (LOCAL_DEPLOY_DIRECT=1: Create
 an update with no changes succeeds. LocalStack's engine can report CREATE_COMPLETE with a failed
 resource, so every resource's status is checked too. On failure the
 stack's failed events are printed. Outputs are printed and written as JSON.
-Used by infra/scripts/local-deploy (see there for the environment variables)."""
+Used by infra/scripts/local-deploy (see there for the environment variables).
+
+`--template FILE --stack NAME` deploys another template the same way, as a stack of its own
+beside the orders stack (infra/stacks/*.yaml, e.g. infra/scripts/local-deploy-loyalty): the
+parameters it declares are filled from the orders stack (STACK_NAME): `OrdersStackName`, every
+parameter named like one of its outputs, `AppKeyArn` from its key alias, and the local settings
+(Architecture, LogLevel, ...) it shares with the orders template."""
+import argparse
 import hashlib
 import io
 import json
@@ -35,11 +42,13 @@ def fail(msg):
     sys.exit(1)
 
 
-def settings():
+def settings(template=TEMPLATE, stack=None):
     return {
         "endpoint": endpoint(),
         "region": region(),
-        "stack": stack_name(),
+        "template": Path(template),
+        "orders_stack": stack_name(),
+        "stack": stack or stack_name(),
         "bucket": os.environ.get("ARTIFACT_BUCKET", "orderflow-local-artifacts"),
         "outputs_file": outputs_file(),
         "parameters": {
@@ -57,7 +66,30 @@ def settings():
 
 
 def clients(cfg):
-    return {n: client(n) for n in ("s3", "cloudformation")}
+    return {n: client(n) for n in ("s3", "cloudformation", "kms")}
+
+
+def side_stack_parameters(cfg, declared, cf, kms):
+    """A side stack's parameters, from the orders stack it attaches to. Only what the template
+    declares is passed (CloudFormation rejects the others); a required one left unfilled fails
+    here, by name, instead of in the change set."""
+    orders = cfg["orders_stack"]
+    try:
+        stack = cf.describe_stacks(StackName=orders)["Stacks"][0]
+    except ClientError as e:
+        if "does not exist" in str(e):
+            fail(f"the orders stack {orders} is not deployed (infra/scripts/local-deploy first)")
+        raise
+    known = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    known.update({k: v for k, v in cfg["parameters"].items() if k in declared})
+    known["OrdersStackName"] = orders
+    if "AppKeyArn" in declared:
+        known["AppKeyArn"] = kms.describe_key(KeyId=f"alias/{orders}")["KeyMetadata"]["Arn"]
+    params = {k: known[k] for k in declared if k in known}
+    missing = [k for k, spec in declared.items() if k not in params and "Default" not in spec]
+    if missing:
+        fail(f"{cfg['template']}: no value for parameter(s) {', '.join(missing)} from stack {orders}")
+    return params
 
 
 def zip_bootstrap(binary: Path) -> bytes:
@@ -74,7 +106,7 @@ def zip_bootstrap(binary: Path) -> bytes:
 def package(cfg, s3):
     from samcli.yamlhelper import yaml_parse  # keeps !Ref/!Sub/... as intrinsic functions
 
-    template = yaml_parse(TEMPLATE.read_text())
+    template = yaml_parse(cfg["template"].read_text())
     try:
         s3.head_bucket(Bucket=cfg["bucket"])
     except ClientError:
@@ -223,11 +255,34 @@ def deploy_change_set(cfg, cf, template, kind, params, caps, since):
     return wait_stack(cf, stack, since)
 
 
-def main():
-    cfg = settings()
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="local-deploy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", type=Path, default=TEMPLATE,
+                        help="template to deploy (default infra/template.yaml, the orders stack)")
+    parser.add_argument("--stack", help="stack name (default STACK_NAME, or orderflow-local)")
+    parser.add_argument("--outputs", type=Path,
+                        help="outputs JSON (default OUTPUTS_FILE for the orders stack, "
+                             "<its folder>/<stack>-outputs.json for another one)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    template_path = args.template.resolve()
+    cfg = settings(template_path, args.stack)
+    side = template_path != TEMPLATE.resolve()
+    if side and cfg["stack"] == cfg["orders_stack"]:
+        fail(f"--stack must name a stack of its own for {args.template}, not the orders stack {cfg['stack']}")
+    cfg["outputs_file"] = args.outputs or (
+        cfg["outputs_file"].with_name(f"{cfg['stack']}-outputs.json") if side else cfg["outputs_file"])
     c = clients(cfg)
     start = time.monotonic()
     try:
+        if side:
+            from samcli.yamlhelper import yaml_parse
+
+            declared = yaml_parse(template_path.read_text()).get("Parameters", {})
+            cfg["parameters"] = side_stack_parameters(cfg, declared, c["cloudformation"], c["kms"])
         template = package(cfg, c["s3"])
         result = deploy(cfg, c["cloudformation"], template)
     except ClientError as e:

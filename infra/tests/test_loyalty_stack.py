@@ -1,0 +1,184 @@
+"""infra/stacks/loyalty.yaml: a consumer deployed from its own stack beside the orders stack.
+Held to the rules of the orders stack's consumers (DLQ, encryption, mapping, least privilege)
+and to what the tools rely on: names `<orders stack>-loyalty`, the four outputs, the parameters
+that infra/scripts/local-deploy fills from the orders stack."""
+import re
+import sys
+
+import pytest
+
+from conftest import EVENTS_LIB, REPO, as_list, load_yaml, ref_target, resources, transform
+
+sys.path.insert(0, str(REPO / "infra" / "scripts"))
+import infra_units as iu  # noqa: E402
+
+STACK = REPO / "infra" / "stacks" / "loyalty.yaml"
+ORDERS_OUTPUTS = {"OrderEventsTopicArn", "IdempotencyTableName", "AlarmTopicArn"}
+
+
+@pytest.fixture(scope="module")
+def sam():
+    return load_yaml(STACK.read_text())
+
+
+@pytest.fixture(scope="module")
+def cfn(sam):
+    return transform(sam)
+
+
+def sub_text(value):
+    return value["Fn::Sub"] if isinstance(value, dict) and "Fn::Sub" in value else value
+
+
+def test_queues_are_named_after_the_orders_stack(sam):
+    props = {k: r["Properties"] for k, r in resources(sam, "AWS::SQS::Queue").items()}
+    assert sub_text(props["LoyaltyQueue"]["QueueName"]) == "${OrdersStackName}-loyalty"
+    assert sub_text(props["LoyaltyDlq"]["QueueName"]) == "${OrdersStackName}-loyalty-dlq"
+    fn = sam["Resources"]["LoyaltyFunction"]["Properties"]
+    assert sub_text(fn["FunctionName"]) == "${OrdersStackName}-loyalty"
+    group = sam["Resources"]["LoyaltyLogGroup"]["Properties"]
+    assert sub_text(group["LogGroupName"]) == "/aws/lambda/${OrdersStackName}-loyalty"
+    assert sam["Parameters"]["OrdersStackName"]["Default"] == "orderflow"
+
+
+def test_dlq_and_visibility(sam):
+    queue = sam["Resources"]["LoyaltyQueue"]["Properties"]
+    dlq = sam["Resources"]["LoyaltyDlq"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == "LoyaltyDlq"
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
+    [source] = dlq["RedriveAllowPolicy"]["sourceQueueArns"]
+    assert sub_text(source).endswith(":${OrdersStackName}-loyalty")
+    timeout = sam["Resources"]["LoyaltyFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_subscription_is_raw_and_filtered_on_order_confirmed_v1(sam):
+    consts = iu.rust_consts(EVENTS_LIB)
+    sub = sam["Resources"]["LoyaltySubscription"]
+    props = sub["Properties"]
+    assert props["RawMessageDelivery"] is True
+    assert props["FilterPolicyScope"] == "MessageAttributes"
+    assert props["FilterPolicy"] == {
+        consts["EVENT_TYPE_ATTRIBUTE"]: [consts["ORDER_CONFIRMED_EVENT_TYPE"]],
+        consts["EVENT_VERSION_ATTRIBUTE"]: [consts["ORDER_CONFIRMED_V1_VERSION"]],
+    }
+    assert ref_target(props["TopicArn"]) == "OrderEventsTopicArn"
+    assert sub["DependsOn"] == "LoyaltyQueuePolicy"
+    [statement] = sam["Resources"]["LoyaltyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert ref_target(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == "OrderEventsTopicArn"
+
+
+def test_everything_is_encrypted_with_the_orders_key(sam):
+    r = sam["Resources"]
+    for queue in ("LoyaltyQueue", "LoyaltyDlq"):
+        assert ref_target(r[queue]["Properties"]["KmsMasterKeyId"]) == "AppKeyArn", queue
+    sse = r["LoyaltyTable"]["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and ref_target(sse["KMSMasterKeyId"]) == "AppKeyArn"
+    assert ref_target(r["LoyaltyLogGroup"]["Properties"]["KmsKeyId"]) == "AppKeyArn"
+    assert ref_target(r["LoyaltyFunction"]["Properties"]["KmsKeyArn"]) == "AppKeyArn"
+
+
+def test_the_table_is_keyed_by_customer(sam):
+    props = sam["Resources"]["LoyaltyTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "customerId", "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_function_is_the_loyalty_binary_fed_by_its_queue(sam, cfn):
+    fn = sam["Resources"]["LoyaltyFunction"]
+    assert fn["Metadata"] == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "loyalty"}}
+    assert (REPO / "lambdas" / "loyalty" / "src" / "main.rs").is_file()
+    lib = (REPO / "lambdas" / "loyalty" / "src" / "lib.rs").read_text()
+    consumer = re.search(r'pub const CONSUMER: &str = "([^"]+)";', lib).group(1)
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert env["SERVICE_NAME"] == consumer == "loyalty"
+    assert ref_target(env["IDEMPOTENCY_TABLE_NAME"]) == "IdempotencyTableName"
+    assert ref_target(env["LOYALTY_TABLE_NAME"]) == "LoyaltyTable"
+    props = fn["Properties"]
+    assert props["Runtime"] == "provided.al2023" and props["Handler"] == "bootstrap"
+    assert props["CodeUri"] == "../.."  # the workspace root, as infra/template.yaml's `..`
+    [mapping] = resources(cfn, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert ref_target(mapping["Properties"]["EventSourceArn"]) == "LoyaltyQueue"
+
+
+def test_the_role_is_least_privilege(sam):
+    [policy] = sam["Resources"]["LoyaltyRole"]["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    for sid, statement in statements.items():
+        actions = as_list(statement["Action"])
+        assert all("*" not in a for a in actions), sid
+        if statement["Resource"] == "*":
+            assert sid == "XRayHasNoResourceLevelPermissions", sid
+    assert set(as_list(statements["Points"]["Action"])) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert ref_target(statements["Points"]["Resource"]) == "LoyaltyTable"
+    idempotency = statements["Idempotency"]
+    assert sub_text(idempotency["Resource"]).endswith(":table/${IdempotencyTableName}")
+    assert idempotency["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["loyalty#*"]}}
+    assert ref_target(statements["ConsumeQueue"]["Resource"]) == "LoyaltyQueue"
+    assert "sqs:SendMessage" not in as_list(statements["ConsumeQueue"]["Action"])
+
+
+def test_the_dlq_alarm_notifies_the_orders_alarm_topic(sam):
+    alarm = sam["Resources"]["LoyaltyDlqNotEmptyAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+    assert [ref_target(a) for a in alarm["AlarmActions"]] == ["AlarmTopicArn"]
+
+
+def test_outputs_and_parameters_the_tools_rely_on(sam):
+    assert set(sam["Outputs"]) == {"LoyaltyQueueUrl", "LoyaltyDlqUrl", "LoyaltyTableName", "LoyaltyFunctionName"}
+    orders = load_yaml(iu.TEMPLATE.read_text())
+    # Every parameter without a default is something the orders stack publishes (or its key).
+    required = {k for k, v in sam["Parameters"].items() if "Default" not in v}
+    assert required == ORDERS_OUTPUTS | {"AppKeyArn"}
+    assert ORDERS_OUTPUTS <= set(orders["Outputs"])
+    assert orders["Resources"]["AppKeyAlias"]["Properties"]["AliasName"] == {"Fn::Sub": "alias/${AWS::StackName}"}
+
+
+class FakeCloudFormation:
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def describe_stacks(self, StackName):
+        return {"Stacks": [{"Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in self.outputs.items()]}]}
+
+
+class FakeKms:
+    def describe_key(self, KeyId):
+        assert KeyId == "alias/orderflow-local"
+        return {"KeyMetadata": {"Arn": "arn:aws:kms:us-east-1:000000000000:key/k-1"}}
+
+
+def test_local_deploy_fills_the_side_stack_from_the_orders_stack(sam, monkeypatch):
+    import local_deploy
+
+    monkeypatch.delenv("STACK_NAME", raising=False)
+    cfg = local_deploy.settings(STACK, "orderflow-local-loyalty")
+    outputs = {"OrderEventsTopicArn": "arn:aws:sns:us-east-1:000000000000:t", "IdempotencyTableName": "idem",
+               "AlarmTopicArn": "arn:aws:sns:us-east-1:000000000000:a", "OrdersTableName": "orders"}
+    params = local_deploy.side_stack_parameters(cfg, sam["Parameters"], FakeCloudFormation(outputs), FakeKms())
+    assert params == {
+        "OrdersStackName": "orderflow-local",
+        "OrderEventsTopicArn": outputs["OrderEventsTopicArn"],
+        "IdempotencyTableName": "idem",
+        "AppKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k-1",
+        "AlarmTopicArn": outputs["AlarmTopicArn"],
+        "Architecture": "x86_64",
+        "LogLevel": "info",
+    }
+    with pytest.raises(SystemExit):
+        local_deploy.side_stack_parameters(cfg, sam["Parameters"], FakeCloudFormation({}), FakeKms())
+
+
+def test_the_deploy_script_is_executable_and_documented():
+    import os
+
+    path = REPO / "infra" / "scripts" / "local-deploy-loyalty"
+    assert os.access(path, os.X_OK)
+    head = path.read_text().splitlines()[:3]
+    assert head[0].startswith("#!") and any("Usage:" in line for line in head)
