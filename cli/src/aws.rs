@@ -70,6 +70,7 @@ pub struct Backend {
     sns: aws_sdk_sns::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    lambda: aws_sdk_lambda::Client,
     http: reqwest::Client,
 }
 
@@ -149,6 +150,7 @@ impl Backend {
             sns: aws_sdk_sns::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
             http,
         })
     }
@@ -442,6 +444,31 @@ impl Backend {
         Ok((sent, failed))
     }
 
+    /// The function that consumes a DLQ's source queue (its SQS event source mapping), for a
+    /// DLQ the stack's outputs do not name; `None` if there is none to be found.
+    pub async fn function_for_dlq(&self, dlq_url: &str) -> Result<Option<String>, CliError> {
+        let sources = self
+            .sqs
+            .list_dead_letter_source_queues()
+            .queue_url(dlq_url)
+            .send()
+            .await
+            .map_err(|error| CliError::aws(format!("SQS ListDeadLetterSourceQueues {}", queue_name(dlq_url)), error))?
+            .queue_urls;
+        let Some(source) = sources.into_iter().next() else { return Ok(None) };
+        let (source_arn, _) = self.queue_arn_and_depth(&source).await?;
+        let mappings = self
+            .lambda
+            .list_event_source_mappings()
+            .event_source_arn(&source_arn)
+            .send()
+            .await
+            .map_err(|error| CliError::aws(format!("Lambda ListEventSourceMappings {source_arn}"), error))?
+            .event_source_mappings
+            .unwrap_or_default();
+        Ok(mappings.into_iter().find_map(|mapping| mapping.function_arn).map(|arn| function_name_of(&arn)))
+    }
+
     // --- redrive ------------------------------------------------------------------------------
 
     pub async fn start_redrive(&self, source_arn: &str, rate: Option<i32>) -> Result<String, CliError> {
@@ -538,6 +565,12 @@ impl Backend {
     }
 }
 
+/// `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]` -> `<name>`.
+pub fn function_name_of(arn: &str) -> String {
+    let mut parts = arn.split(':').skip_while(|part| *part != "function");
+    parts.nth(1).unwrap_or(arn).to_owned()
+}
+
 /// The last segment of a queue URL.
 pub fn queue_name(url: &str) -> &str {
     url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
@@ -626,6 +659,13 @@ mod tests {
         let sent = message_attributes(&event.attributes).unwrap();
         assert_eq!(sent["event_type"].string_value(), Some("OrderPlaced"));
         assert_eq!(sent["event_type"].data_type(), "String");
+    }
+
+    #[test]
+    fn function_names_come_from_arns() {
+        assert_eq!(function_name_of("arn:aws:lambda:us-east-1:000000000000:function:loyalty-fn"), "loyalty-fn");
+        assert_eq!(function_name_of("arn:aws:lambda:us-east-1:1:function:f:live"), "f");
+        assert_eq!(function_name_of("plain"), "plain");
     }
 
     #[test]

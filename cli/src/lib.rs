@@ -355,7 +355,11 @@ async fn dlq_show(
     max: usize,
     style: Style,
 ) -> Result<String, CliError> {
-    let dlq = resolve_dlq(backend, name).await?;
+    let mut dlq = resolve_dlq(backend, name).await?;
+    if dlq.function.is_none() {
+        // Without the function the messages still show, only without their reason.
+        dlq.function = backend.function_for_dlq(&dlq.url).await.ok().flatten();
+    }
     let peeked = backend.peek(&dlq.url, max.max(1), max.div_ceil(10).max(1) + 2).await?;
     let mut messages = Vec::with_capacity(peeked.len());
     for message in peeked {
