@@ -9,7 +9,7 @@ redrive dead-letter queues, replay stored events into one consumer.";
 const LONG_ABOUT: &str = "Operate an orderflow stack: place and inspect orders, follow an order's events, read and \
 redrive dead-letter queues, replay stored events into one consumer.
 
-On AWS it uses the standard credential chain (environment, profile, SSO cache, instance role) and reads the \
+On AWS it uses the standard credential chain (environment, profile, web identity, container or instance role) and reads the \
 stack's outputs (CloudFormation DescribeStacks). With --local it talks to LocalStack instead: the endpoint \
 from AWS_ENDPOINT_URL, else LOCALSTACK_ENDPOINT, else http://127.0.0.1:${LOCALSTACK_PORT:-4566}, with test \
 credentials and region us-east-1 unless set.";
