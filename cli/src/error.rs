@@ -28,7 +28,7 @@ pub enum CliError {
     MissingOutput { stack: String, output: String, status: String },
 
     #[error(
-        "no AWS credentials found: configure them (`aws configure`, `aws sso login`, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass --local for LocalStack"
+        "no AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; after `aws sso login`: eval \"$(aws configure export-credentials --format env)\"), or pass --local for LocalStack"
     )]
     NoCredentials(#[source] BoxError),
 

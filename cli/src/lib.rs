@@ -54,7 +54,8 @@ impl Terminal {
     }
 }
 
-/// Runs one command: `args` without the program name (`["--local", "dlq", "show", "billing"]`),
+/// Runs one command: `args` as `std::env::args()` gives them, the program name first or left out
+/// (`["orderflow", "--local", "dlq", "show", "billing"]` or `["--local", "dlq", "show", "billing"]`),
 /// output to `out` (one JSON document with `--json`), plain (no colour, no progress bar).
 /// `--help` and `--version` write to `out` and succeed.
 pub async fn run<I, T>(args: I, out: &mut (dyn Write + Send)) -> Result<(), CliError>
@@ -82,7 +83,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let argv = std::iter::once(OsString::from("orderflow")).chain(args.into_iter().map(Into::into));
+    let mut args = args.into_iter().map(Into::into).peekable();
+    // The program name may lead, as in `std::env::args()`; no command is named `orderflow`.
+    if args.peek().is_some_and(is_program_name) {
+        args.next();
+    }
+    let argv = std::iter::once(OsString::from("orderflow")).chain(args);
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(error)
@@ -98,6 +104,10 @@ where
     let style = Style { color: terminal.color && !cli.global.json };
     let text = execute(&cli, style, terminal).await?;
     write_out(out, &text)
+}
+
+fn is_program_name(arg: &OsString) -> bool {
+    std::path::Path::new(arg).file_stem().is_some_and(|stem| stem == "orderflow")
 }
 
 fn write_out(out: &mut (dyn Write + Send), text: &str) -> Result<(), CliError> {
@@ -418,13 +428,12 @@ async fn run_replay(
         consumer: model::short_name(&backend.stack, &subscriber.queue_name),
         queue_name: subscriber.queue_name.clone(),
         dry_run: replay.dry_run,
-        sent: selected.len(),
+        sent: 0,
+        selected: selected.len(),
         skipped,
         events: Vec::new(),
     };
-    if replay.dry_run {
-        report.events = selected;
-    } else {
+    if !replay.dry_run {
         let bar = if terminal.progress && !selected.is_empty() {
             let bar = ProgressBar::with_draw_target(Some(selected.len() as u64), ProgressDrawTarget::stderr());
             if let Ok(template) =
@@ -449,6 +458,7 @@ async fn run_replay(
         }
         report.sent = sent;
     }
+    report.events = selected;
     Ok(if global.json { render::json(&report) } else { render::replay(&report, style) })
 }
 
@@ -459,6 +469,8 @@ mod tests {
     #[tokio::test]
     async fn help_and_version_go_to_out() {
         let help = run_to_string(["--help"]).await.unwrap();
+        assert_eq!(run_to_string(["orderflow", "--help"]).await.unwrap(), help, "the program name may lead");
+        assert_eq!(run_to_string(["/usr/local/bin/orderflow", "--help"]).await.unwrap(), help);
         assert!(help.contains("Usage: orderflow") && help.contains("Examples:"), "{help}");
         let help = run_to_string(["dlq", "--help"]).await.unwrap();
         assert!(help.contains("redrive") && help.contains("visibility timeout of 0"), "{help}");

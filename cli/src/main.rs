@@ -9,7 +9,7 @@ use orderflow_cli::{CliError, Terminal, chain, run_with};
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
-    match run_with(std::env::args_os().skip(1), &mut stdout, Terminal::detect()).await {
+    match run_with(std::env::args_os(), &mut stdout, Terminal::detect()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let mut stderr = std::io::stderr().lock();

@@ -435,12 +435,13 @@ pub struct ReplayReport {
     pub consumer: String,
     pub queue_name: String,
     pub dry_run: bool,
-    /// Sent, or with --dry-run: would be sent.
+    /// Sent to the queue (0 with --dry-run).
     pub sent: usize,
+    /// Selected to send: what a dry run would send.
+    pub selected: usize,
     /// Read from the store but left out by the filter or the consumer's policy.
     pub skipped: usize,
-    /// With --dry-run: the events that would be sent.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The selected events, in time order (sent, or with --dry-run: would be sent).
     pub events: Vec<StoredEvent>,
 }
 

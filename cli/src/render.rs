@@ -281,7 +281,7 @@ pub fn replay(report: &ReplayReport, style: Style) -> String {
         out.push_str(&format!(
             "{} {} event(s) to {} ({}); nothing sent.\n",
             style.heading("Would send"),
-            report.sent,
+            report.selected,
             report.consumer,
             report.queue_name
         ));
@@ -497,7 +497,8 @@ mod tests {
             consumer: "loyalty".into(),
             queue_name: "s-loyalty".into(),
             dry_run: true,
-            sent: 1,
+            sent: 0,
+            selected: 1,
             skipped: 2,
             events: vec![event("OrderConfirmed", "e2", "2026-11-23T18:30:00Z", "o1")],
         };
@@ -506,11 +507,18 @@ mod tests {
         assert!(text.contains("Skipped 2"), "{text}");
         let document: Value = serde_json::from_str(&json(&report)).unwrap();
         assert_eq!(document["events"][0]["eventId"], "e2");
+        assert_eq!(
+            (document["sent"].as_u64(), document["selected"].as_u64()),
+            (Some(0), Some(1)),
+            "a dry run sends nothing"
+        );
         report.dry_run = false;
-        report.events.clear();
-        assert!(replay(&report, PLAIN).contains("Sent 1 event(s) to loyalty (s-loyalty)."));
+        report.sent = 1;
+        let text = replay(&report, PLAIN);
+        assert!(text.contains("Sent 1 event(s) to loyalty (s-loyalty)."), "{text}");
+        assert!(!text.contains("e2"), "a real run counts, it does not list: {text}");
         let document: Value = serde_json::from_str(&json(&report)).unwrap();
         assert_eq!(document["sent"], 1);
-        assert!(document.get("events").is_none());
+        assert_eq!(document["events"][0]["eventId"], "e2", "scripts see what was sent");
     }
 }
