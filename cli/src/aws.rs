@@ -310,6 +310,13 @@ impl Backend {
                     .unwrap_or_default();
                 let policy = FilterPolicy::parse(attributes.get("FilterPolicy").map(String::as_str))
                     .map_err(|source| CliError::InvalidPolicy { consumer: endpoint.to_owned(), source })?;
+                // A policy on the message body is not evaluated here: say so rather than guess.
+                let policy = match attributes.get("FilterPolicyScope").map(String::as_str) {
+                    Some("MessageBody") if !policy.is_accept_all() => {
+                        FilterPolicy::unsupported("FilterPolicyScope MessageBody")
+                    }
+                    _ => policy,
+                };
                 subscribers.extend(Subscriber::from_queue_arn(&self.stack, endpoint, policy));
             }
             match page.next_token {

@@ -170,23 +170,21 @@ pub struct History {
 
 /// The consumers that may handle this event: every subscriber whose policy accepts its
 /// attributes, the event store aside; a consumer with a queue and a timer queue appears once
-/// per queue that accepts (its idempotency record is one, so the first accepting queue wins).
-pub fn candidate_handlers<'a>(
-    event: &StoredEvent,
-    subscribers: &'a [Subscriber],
-) -> Result<Vec<&'a Subscriber>, UnsupportedPolicy> {
+/// (its idempotency record is one, so the first accepting queue wins). A policy that cannot be
+/// evaluated counts as accepting: the consumer's idempotency record then tells whether it did.
+pub fn candidate_handlers<'a>(event: &StoredEvent, subscribers: &'a [Subscriber]) -> Vec<&'a Subscriber> {
     let mut handlers: Vec<&Subscriber> = Vec::new();
     for subscriber in subscribers {
         if subscriber.consumer == EVENT_STORE_CONSUMER {
             continue;
         }
-        if subscriber.policy.accepts(&event.attributes)?
+        if subscriber.policy.accepts(&event.attributes).unwrap_or(true)
             && !handlers.iter().any(|handler| handler.consumer == subscriber.consumer)
         {
             handlers.push(subscriber);
         }
     }
-    Ok(handlers)
+    handlers
 }
 
 /// The timeline from the events (any order) and, per (consumer, event id), when the consumer
@@ -528,7 +526,6 @@ pub(crate) mod tests {
         ];
         let placed = event("OrderPlaced", "e1", "2026-11-23T18:30:00.000Z", "o1");
         let names: Vec<(&str, bool)> = candidate_handlers(&placed, &subscribers)
-            .unwrap()
             .iter()
             .map(|handler| (handler.consumer.as_str(), handler.delayed))
             .collect();

@@ -27,9 +27,17 @@ pub struct UnsupportedPolicy(pub String);
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterPolicy(Option<Value>);
 
+/// The key of the policy [`FilterPolicy::unsupported`] builds: any evaluation fails naming it.
+const UNSUPPORTED: &str = "$orderflow-unsupported";
+
 impl FilterPolicy {
     pub fn accept_all() -> Self {
         FilterPolicy(None)
+    }
+
+    /// A policy whose every evaluation fails with `what` (e.g. a body-scoped policy).
+    pub fn unsupported(what: &str) -> Self {
+        FilterPolicy(Some(serde_json::json!({ UNSUPPORTED: what })))
     }
 
     /// From the subscription's `FilterPolicy` attribute (absent or empty: accept all).
@@ -56,6 +64,9 @@ impl FilterPolicy {
 fn matches_object(policy: &Value, attributes: &Attributes) -> Result<bool, UnsupportedPolicy> {
     let Value::Object(keys) = policy else { return Err(UnsupportedPolicy("a policy that is not an object".into())) };
     for (key, condition) in keys {
+        if key == UNSUPPORTED {
+            return Err(UnsupportedPolicy(condition.as_str().unwrap_or(UNSUPPORTED).to_owned()));
+        }
         let matched = if key == "$or" {
             let Value::Array(alternatives) = condition else { return Err(UnsupportedPolicy("$or".into())) };
             let mut any = false;
@@ -151,6 +162,12 @@ mod tests {
         assert!(policy(r#"{"$or":[{"event_type":["X"]},{"event_version":["1"]}]}"#).accepts(&version).unwrap(), "$or");
         let error = policy(r#"{"amount":[{"numeric":[">",0]}]}"#).accepts(&version).unwrap_err();
         assert!(error.to_string().contains("numeric"), "{error}");
+    }
+
+    #[test]
+    fn an_unsupported_policy_never_guesses() {
+        let error = FilterPolicy::unsupported("FilterPolicyScope MessageBody").accepts(&attributes(&[])).unwrap_err();
+        assert!(error.to_string().contains("FilterPolicyScope MessageBody"), "{error}");
     }
 
     #[test]
