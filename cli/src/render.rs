@@ -38,6 +38,8 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
     text
 }
 
+/// A table without borders, like `ps` or `kubectl get`. Cells stay uncoloured: the table
+/// measures bytes of escape codes as width (its ANSI-aware mode would pull a terminal library).
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING).set_header(header.to_vec());
@@ -143,11 +145,11 @@ pub fn history(history: &History, style: Style) -> String {
             handlers.push(format!("{}{delayed}", handling.consumer));
             hops.push(match handling.hop_ms {
                 Some(ms) => duration(ms),
-                None => style.dim("not yet"),
+                None => "not yet".to_owned(),
             });
         }
         if handlers.is_empty() {
-            handlers.push(style.dim("-"));
+            handlers.push("-".to_owned());
         }
         rows.add_row(vec![
             event.time.clone(),
@@ -180,10 +182,9 @@ pub fn history(history: &History, style: Style) -> String {
 pub fn dlqs(dlqs: &[DlqSummary], style: Style) -> String {
     let mut rows = table(&["DLQ", "DEPTH", "OLDEST", "QUEUE"]);
     for dlq in dlqs {
-        let depth = if dlq.depth > 0 { style.bad(&dlq.depth.to_string()) } else { dlq.depth.to_string() };
         rows.add_row(vec![
             dlq.name.clone(),
-            depth,
+            dlq.depth.to_string(),
             dlq.oldest_age_seconds.map(|age| duration(age * 1000)).unwrap_or_else(|| "-".to_owned()),
             dlq.queue_name.clone(),
         ]);
@@ -193,7 +194,7 @@ pub fn dlqs(dlqs: &[DlqSummary], style: Style) -> String {
     let summary = if waiting == 0 {
         style.good("Every DLQ is empty.")
     } else {
-        format!("{waiting} message(s) wait in DLQs: `orderflow dlq show NAME` shows why.")
+        style.bad(&format!("{waiting} message(s) wait in DLQs: `orderflow dlq show NAME` shows why."))
     };
     finish(format!("{rows}\n\n{summary}"))
 }
@@ -217,7 +218,7 @@ pub fn dlq_contents(contents: &DlqContents, style: Style) -> String {
                 (event_type.clone(), event_id.clone(), order_id.clone().unwrap_or_else(|| "-".to_owned()))
             }
             Decoded::Undecodable { first_bytes } => {
-                (style.bad("undecodable"), format!("message {}", message.message_id), format!("{first_bytes:?}"))
+                ("undecodable".to_owned(), format!("message {}", message.message_id), format!("{first_bytes:?}"))
             }
         };
         rows.add_row(vec![
@@ -226,12 +227,14 @@ pub fn dlq_contents(contents: &DlqContents, style: Style) -> String {
             event_type,
             event_id,
             order,
-            message.reason.clone().unwrap_or_else(|| style.dim("no failure logged")),
+            message.reason.clone().unwrap_or_else(|| "no failure logged".to_owned()),
         ]);
     }
     align_right(&mut rows, &[1]);
     out.push_str(&rows.to_string());
-    out.push_str(&format!("\n\nNothing was deleted. After the fix: `orderflow dlq redrive {}`\n", contents.name));
+    out.push_str("\n\n");
+    out.push_str(&style.dim(&format!("Nothing was deleted. After the fix: `orderflow dlq redrive {}`", contents.name)));
+    out.push('\n');
     out
 }
 
@@ -248,14 +251,9 @@ pub fn redrive_status(status: &RedriveStatus, style: Style) -> String {
     }
     let mut rows = table(&["STARTED", "STATUS", "MOVED", "TO MOVE", "RATE", "TASK HANDLE / FAILURE"]);
     for task in &status.tasks {
-        let shown = match task.status.as_str() {
-            "COMPLETED" => style.good(&task.status),
-            "FAILED" => style.bad(&task.status),
-            _ => task.status.clone(),
-        };
         rows.add_row(vec![
             task.started_at.as_ref().map(time).unwrap_or_else(|| "-".to_owned()),
-            shown,
+            task.status.clone(),
             task.moved.to_string(),
             task.to_move.map(|n| n.to_string()).unwrap_or_else(|| "-".to_owned()),
             task.rate.map(|rate| format!("{rate}/s")).unwrap_or_else(|| "max".to_owned()),
@@ -424,6 +422,12 @@ mod tests {
         assert_eq!(document[1]["depth"], 3);
         assert_eq!(document[1]["oldestAgeSeconds"], 4000);
         assert!(dlqs(&list[..1], PLAIN).contains("Every DLQ is empty."));
+        let coloured = dlqs(&list, Style { color: true });
+        assert!(coloured.contains('\u{1b}'), "the summary is coloured on a TTY");
+        assert!(
+            coloured.lines().filter(|l| l.contains("-dlq")).all(|l| !l.contains('\u{1b}')),
+            "cells are not: {coloured}"
+        );
     }
 
     #[test]
