@@ -23,6 +23,9 @@ const AFTER_HELP: &str = "Examples:
   orderflow replay --to loyalty --type OrderConfirmed --since 2026-11-01T00:00:00Z --dry-run
   orderflow --json dlq | jq '.[] | select(.depth > 0)'";
 
+/// The heading of the flags every command takes, apart from each command's own.
+const GLOBAL: &str = "Global options";
+
 /// `orderflow`: the top level.
 #[derive(Debug, Parser)]
 #[command(name = "orderflow", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -36,16 +39,16 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The CloudFormation stack to operate on [default: orderflow; orderflow-local with --local]
-    #[arg(long, global = true, env = "ORDERFLOW_STACK", value_name = "NAME")]
+    #[arg(long, global = true, env = "ORDERFLOW_STACK", value_name = "NAME", help_heading = GLOBAL)]
     pub stack: Option<String>,
     /// Talk to LocalStack instead of AWS
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub local: bool,
     /// The AWS region [default: from the AWS configuration; us-east-1 with --local]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", help_heading = GLOBAL)]
     pub region: Option<String>,
     /// Print one JSON document on stdout instead of tables
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 }
 
