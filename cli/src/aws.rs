@@ -543,7 +543,7 @@ impl Backend {
             (false, Some(needle)) => Some(format!("\"{needle}\"")),
             _ => None,
         };
-        let mut lines = Vec::new();
+        let mut lines: Vec<(Option<i64>, String)> = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..20 {
             let page = match self
@@ -557,18 +557,21 @@ impl Backend {
                 .await
             {
                 Ok(page) => page,
-                Err(SdkError::ServiceError(error)) if error.err().is_resource_not_found_exception() => {
-                    return Ok(lines);
-                }
+                Err(SdkError::ServiceError(error)) if error.err().is_resource_not_found_exception() => break,
                 Err(error) => return Err(CliError::aws(format!("CloudWatch Logs FilterLogEvents {group}"), error)),
             };
-            lines.extend(page.events.unwrap_or_default().into_iter().filter_map(|event| event.message));
+            lines.extend(
+                page.events.unwrap_or_default().into_iter().filter_map(|event| Some((event.timestamp, event.message?))),
+            );
             match page.next_token {
                 Some(token) if !token.is_empty() => next = Some(token),
                 _ => break,
             }
         }
-        Ok(lines)
+        // Streams interleave; "the last failure" needs time order (stable: a stream's own order
+        // holds within a millisecond).
+        lines.sort_by_key(|(timestamp, _)| *timestamp);
+        Ok(lines.into_iter().map(|(_, line)| line).collect())
     }
 }
 

@@ -370,17 +370,33 @@ async fn dlq_show(
         dlq.function = backend.function_for_dlq(&dlq.url).await.ok().flatten();
     }
     let peeked = backend.peek(&dlq.url, max.max(1), max.div_ceil(10).max(1) + 2).await?;
+    // The failures happened after the message was first sent (SQS keeps SentTimestamp when it
+    // dead-letters a message); a minute earlier allows for clock skew.
+    let since_of = |sent_at: Option<chrono::DateTime<Utc>>| {
+        sent_at.unwrap_or_else(|| Utc::now() - Duration::days(1)) - Duration::minutes(1)
+    };
+    // LocalStack filters nothing server-side, so there one read of the window serves every message.
+    let shared_lines = match (&dlq.function, backend.local.is_some()) {
+        (Some(function), true) => {
+            let since = peeked.iter().map(|message| since_of(message.sent_at)).min();
+            match since {
+                Some(since) => Some(backend.log_lines(function, since, &[]).await?),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let mut messages = Vec::with_capacity(peeked.len());
     for message in peeked {
         let event = decode_body(&message.body);
-        let reason = match &dlq.function {
-            Some(function) => {
-                let since = message.sent_at.unwrap_or_else(|| Utc::now() - Duration::days(1)) - Duration::minutes(1);
-                let needles = [event.event_id().unwrap_or_default(), message.message_id.as_str()];
-                let lines = backend.log_lines(function, since, &needles).await?;
+        let needles = [event.event_id().unwrap_or_default(), message.message_id.as_str()];
+        let reason = match (&shared_lines, &dlq.function) {
+            (Some(lines), _) => reason_from_logs(lines, &needles),
+            (None, Some(function)) => {
+                let lines = backend.log_lines(function, since_of(message.sent_at), &needles).await?;
                 reason_from_logs(&lines, &needles)
             }
-            None => None,
+            (None, None) => None,
         };
         messages.push(DlqMessage {
             message_id: message.message_id,
