@@ -10,8 +10,8 @@ const LONG_ABOUT: &str = "Operate an orderflow stack: place and inspect orders, 
 redrive dead-letter queues, replay stored events into one consumer.
 
 On AWS it uses the standard credential chain (environment, profile, web identity, container or instance role) and reads the \
-stack's outputs (CloudFormation DescribeStacks). With --local it talks to LocalStack instead: the endpoint \
-from AWS_ENDPOINT_URL, else LOCALSTACK_ENDPOINT, else http://127.0.0.1:${LOCALSTACK_PORT:-4566}, with test \
+stack's outputs (CloudFormation DescribeStacks). With --local (or ORDERFLOW_LOCAL=1, or LOCALSTACK_ENDPOINT \
+set) it talks to LocalStack instead: the endpoint from AWS_ENDPOINT_URL, else LOCALSTACK_ENDPOINT, else http://127.0.0.1:${LOCALSTACK_PORT:-4566}, with test \
 credentials and region us-east-1 unless set.";
 
 const AFTER_HELP: &str = "Examples:
@@ -41,8 +41,9 @@ pub struct GlobalArgs {
     /// The CloudFormation stack to operate on [default: orderflow; orderflow-local with --local]
     #[arg(long, global = true, env = "ORDERFLOW_STACK", value_name = "NAME", help_heading = GLOBAL)]
     pub stack: Option<String>,
-    /// Talk to LocalStack instead of AWS
-    #[arg(long, global = true, help_heading = GLOBAL)]
+    /// Talk to LocalStack instead of AWS (also when LOCALSTACK_ENDPOINT is set, as `make demo` and
+    /// the end-to-end run set it)
+    #[arg(long, global = true, env = "ORDERFLOW_LOCAL", value_parser = clap::builder::BoolishValueParser::new(), help_heading = GLOBAL)]
     pub local: bool,
     /// The AWS region [default: from the AWS configuration; us-east-1 with --local]
     #[arg(long, global = true, value_name = "REGION", help_heading = GLOBAL)]
@@ -53,11 +54,17 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// LocalStack mode: `--local` (ORDERFLOW_LOCAL), or `local_endpoint_set` (LOCALSTACK_ENDPOINT,
+    /// the project's own variable for a running LocalStack).
+    pub fn is_local(&self, local_endpoint_set: bool) -> bool {
+        self.local || local_endpoint_set
+    }
+
     /// The stack name, defaulted by mode.
-    pub fn stack_name(&self) -> String {
+    pub fn stack_name(&self, local: bool) -> String {
         match &self.stack {
             Some(stack) => stack.clone(),
-            None if self.local => "orderflow-local".to_owned(),
+            None if local => "orderflow-local".to_owned(),
             None => "orderflow".to_owned(),
         }
     }
@@ -271,7 +278,8 @@ mod tests {
                 Item { sku: "MUG".into(), quantity: 1, unit_price: 0 }
             ]
         );
-        assert_eq!(cli.global.stack_name(), "orderflow");
+        assert_eq!(cli.global.stack_name(cli.global.is_local(false)), "orderflow");
+        assert_eq!(cli.global.stack_name(cli.global.is_local(true)), "orderflow-local", "LOCALSTACK_ENDPOINT set");
     }
 
     #[test]
@@ -287,9 +295,9 @@ mod tests {
     fn global_flags_go_anywhere_and_local_changes_the_default_stack() {
         let cli = parse(&["dlq", "--local", "--json"]).unwrap();
         assert!(cli.global.local && cli.global.json);
-        assert_eq!(cli.global.stack_name(), "orderflow-local");
+        assert_eq!(cli.global.stack_name(cli.global.is_local(false)), "orderflow-local");
         let cli = parse(&["--stack", "prod-orders", "--local", "dlq"]).unwrap();
-        assert_eq!(cli.global.stack_name(), "prod-orders");
+        assert_eq!(cli.global.stack_name(true), "prod-orders");
         assert!(matches!(cli.command, Command::Dlq(DlqArgs { command: None })));
     }
 

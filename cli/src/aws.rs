@@ -81,8 +81,8 @@ fn is_set(name: &str) -> bool {
 impl Backend {
     /// Loads the AWS configuration, checks credentials and reads the stack's outputs.
     pub async fn connect(global: &GlobalArgs) -> Result<Backend, CliError> {
-        let stack = global.stack_name();
-        let local = global.local.then(local_endpoint);
+        let local = global.is_local(is_set("LOCALSTACK_ENDPOINT")).then(local_endpoint);
+        let stack = global.stack_name(local.is_some());
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
