@@ -415,7 +415,7 @@ impl Backend {
         Ok(peeked)
     }
 
-    /// Sends events to one queue, ten at a time, body and attributes as stored. Calls
+    /// Sends events to one queue in batches (at most 10, at most 256 KiB), body and attributes as stored. Calls
     /// `progress` after each batch with the number sent in it; returns (sent, failed).
     pub async fn send_events(
         &self,
@@ -424,7 +424,7 @@ impl Backend {
         mut progress: impl FnMut(usize),
     ) -> Result<(usize, usize), CliError> {
         let (mut sent, mut failed) = (0, 0);
-        for chunk in events.chunks(10) {
+        for chunk in crate::model::send_batches(events) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (index, event) in chunk.iter().enumerate() {
                 entries.push(

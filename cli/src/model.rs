@@ -427,6 +427,40 @@ pub fn select_for_replay(
     Ok((kept, skipped))
 }
 
+/// SendMessageBatch limits: 10 entries, 256 KiB of bodies and attributes together.
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+
+fn payload_size(event: &StoredEvent) -> usize {
+    event.body.len()
+        + event
+            .attributes
+            .iter()
+            .map(|(name, attribute)| {
+                name.len() + attribute.data_type.len() + attribute.string_value.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>()
+}
+
+/// The events in consecutive batches SendMessageBatch accepts. An event too large for any batch
+/// goes alone (SQS then refuses it, and the replay reports it failed).
+pub fn send_batches(events: &[StoredEvent]) -> Vec<&[StoredEvent]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, event) in events.iter().enumerate() {
+        let size = payload_size(event);
+        if index > start && (index - start == BATCH_ENTRIES || bytes + size > BATCH_BYTES) {
+            batches.push(&events[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        batches.push(&events[start..]);
+    }
+    batches
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayReport {
@@ -588,6 +622,20 @@ pub(crate) mod tests {
         );
         assert_eq!(reason_from_logs(&lines, &["", "m9"]).as_deref(), Some("undecodable message: expected value"));
         assert_eq!(reason_from_logs(&lines, &["e0"]), None, "INFO lines are no reason");
+    }
+
+    #[test]
+    fn batches_respect_the_count_and_the_size() {
+        let small: Vec<StoredEvent> = (0..23).map(|i| event("OrderPlaced", &format!("e{i}"), "t", "o")).collect();
+        let sizes: Vec<usize> = send_batches(&small).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, vec![10, 10, 3]);
+        let mut large = small[..5].to_vec();
+        for event in &mut large {
+            event.body = "x".repeat(100 * 1024);
+        }
+        let sizes: Vec<usize> = send_batches(&large).iter().map(|batch| batch.len()).collect();
+        assert_eq!(sizes, vec![2, 2, 1], "two 100 KiB bodies fit in 256 KiB, three do not");
+        assert!(send_batches(&[]).is_empty());
     }
 
     #[test]
