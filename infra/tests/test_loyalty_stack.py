@@ -175,10 +175,11 @@ def test_local_deploy_fills_the_side_stack_from_the_orders_stack(sam, monkeypatc
         local_deploy.side_stack_parameters(cfg, sam["Parameters"], FakeCloudFormation({}), FakeKms())
 
 
-def test_the_deploy_script_is_executable_and_documented():
+@pytest.mark.parametrize("name", ["local-deploy-loyalty", "deploy-loyalty"])
+def test_the_deploy_scripts_are_executable_and_documented(name):
     import os
 
-    path = REPO / "infra" / "scripts" / "local-deploy-loyalty"
-    assert os.access(path, os.X_OK)
+    path = REPO / "infra" / "scripts" / name
+    assert os.access(path, os.X_OK), name
     head = path.read_text().splitlines()[:3]
-    assert head[0].startswith("#!") and any("Usage:" in line for line in head)
+    assert head[0].startswith("#!") and any("Usage:" in line for line in head), name
