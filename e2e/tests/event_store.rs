@@ -231,7 +231,11 @@ async fn every_published_event_is_stored_once_as_delivered_and_listed_in_time_or
         for item in &items {
             let id = string(item, "eventId");
             let delivered = &published[&id];
-            assert_eq!(string(item, "body"), delivered.body, "{id}: the body as delivered");
+            // The same JSON document. Not compared byte for byte: LocalStack's event source mapping
+            // hands the function the body re-serialized (`", "` separators), where AWS passes the
+            // message as published; the store keeps what the function received.
+            let body: Value = serde_json::from_str(&string(item, "body")).expect("the stored body is JSON");
+            assert_eq!(body, delivered.envelope, "{id}: the body as delivered");
             let attributes: Value = serde_json::from_str(&string(item, "attributes")).expect("attributes JSON");
             assert_eq!(attributes, delivered.attributes, "{id}: the message attributes as delivered");
             let envelope = &delivered.envelope;
