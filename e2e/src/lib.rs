@@ -20,6 +20,20 @@ pub mod lifecycle;
 
 pub mod spy;
 
+/// Runs the `orderflow` command in process against the local stack with `--json`, as an
+/// operator would run it, and returns what it printed.
+pub async fn orderflow(args: &[&str]) -> Value {
+    let mut argv = vec!["orderflow".to_owned(), "--local".to_owned(), "--stack".to_owned(), stack_name()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    argv.push("--json".to_owned());
+    let mut out = Vec::new();
+    if let Err(error) = orderflow_cli::run(argv.clone(), &mut out).await {
+        panic!("{argv:?} failed: {error}\n{error:?}");
+    }
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|error| panic!("{argv:?} printed no JSON ({error}): {}", String::from_utf8_lossy(&out)))
+}
+
 /// Where LocalStack listens; `scripts/e2e` and `make demo` export it.
 pub fn endpoint() -> String {
     std::env::var("LOCALSTACK_ENDPOINT").unwrap_or_else(|_| {
@@ -41,6 +55,10 @@ pub enum HarnessError {
 /// How the poison suite's undecodable message begins, so that the suites running beside it can
 /// tell that message from a real dead letter.
 pub const POISON_PREFIX: &str = "orderflow e2e poison: this is not an event";
+
+/// A message attribute that marks a valid event a suite sends on purpose to end in a DLQ (the
+/// redrive suite's), so that the suites running beside it can tell it from a real dead letter.
+pub const EXPECTED_DEAD_LETTER_ATTRIBUTE: &str = "e2e_expected_dead_letter";
 
 /// The deployed stack: its outputs and the physical names of its resources.
 #[derive(Debug, Clone)]
@@ -224,7 +242,12 @@ impl Harness {
 
     /// Every message now in a queue (received with a short visibility timeout, not deleted).
     pub async fn peek_queue(&self, queue_url: &str) -> Vec<String> {
-        let mut bodies = Vec::new();
+        self.peek_messages(queue_url).await.into_iter().filter_map(|m| m.body).collect()
+    }
+
+    /// As [`Harness::peek_queue`], whole messages with their attributes.
+    pub async fn peek_messages(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
         for _ in 0..3 {
             let received = self
                 .sqs
@@ -233,6 +256,7 @@ impl Harness {
                 .max_number_of_messages(10)
                 .visibility_timeout(1)
                 .wait_time_seconds(0)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .expect("ReceiveMessage");
@@ -240,9 +264,9 @@ impl Harness {
             if messages.is_empty() {
                 break;
             }
-            bodies.extend(messages.into_iter().filter_map(|m| m.body));
+            all.extend(messages);
         }
-        bodies
+        all
     }
 
     pub async fn queue_depth(&self, queue_url: &str) -> u64 {
@@ -272,13 +296,23 @@ impl Harness {
         names.into_iter().map(|name| self.stack.output(name)).collect()
     }
 
-    /// No DLQ holds a message, apart from the poison suite's own (it starts with
-    /// [`POISON_PREFIX`]): the suites run in parallel against one stack, and that one message
-    /// is the poison suite's whole point.
+    /// No DLQ holds a message, apart from those the poison and redrive suites put there on
+    /// purpose (bodies starting with [`POISON_PREFIX`], messages carrying
+    /// [`EXPECTED_DEAD_LETTER_ATTRIBUTE`]): the suites run in parallel against one stack, and
+    /// those messages are the whole point of theirs.
     pub async fn assert_every_dlq_empty(&self) {
         for dlq in self.dlq_urls() {
-            let dead: Vec<String> =
-                self.peek_queue(dlq).await.into_iter().filter(|body| !body.starts_with(POISON_PREFIX)).collect();
+            let dead: Vec<String> = self
+                .peek_messages(dlq)
+                .await
+                .into_iter()
+                .filter(|m| {
+                    let expected =
+                        m.message_attributes().is_some_and(|a| a.contains_key(EXPECTED_DEAD_LETTER_ATTRIBUTE));
+                    !expected && !m.body().is_some_and(|body| body.starts_with(POISON_PREFIX))
+                })
+                .filter_map(|m| m.body)
+                .collect();
             assert!(dead.is_empty(), "DLQ {dlq} is not empty: {dead:?}");
         }
     }
