@@ -258,7 +258,12 @@ async fn order_get(backend: &Backend, global: &GlobalArgs, id: &str, style: Styl
 
 async fn order_history(backend: &Backend, global: &GlobalArgs, id: &str, style: Style) -> Result<String, CliError> {
     let events = backend.query_events("byOrder", "orderId", id).await?;
-    let subscribers = backend.subscribers().await?;
+    // The system's consumers are the queues named `<stack>-<consumer>` (a side stack's included,
+    // which follows the rule); anything else on the topic (a test's spy, a tool) has no
+    // idempotency record to read and is no hop of the order.
+    let prefix = format!("{}-", backend.stack);
+    let subscribers: Vec<_> =
+        backend.subscribers().await?.into_iter().filter(|s| s.queue_name.starts_with(&prefix)).collect();
     let mut handlers = Vec::with_capacity(events.len());
     let mut completed = BTreeMap::new();
     for event in &events {

@@ -152,7 +152,11 @@ pub fn history(history: &History, style: Style) -> String {
             handlers.push("-".to_owned());
         }
         rows.add_row(vec![
-            event.time.clone(),
+            // Producers stamp milliseconds or nanoseconds; one width reads better in a column.
+            event
+                .parsed_time()
+                .map(|time| time.to_rfc3339_opts(SecondsFormat::Millis, true))
+                .unwrap_or_else(|| event.time.clone()),
             event.event_type.clone(),
             event.source.clone(),
             event.correlation_id.clone().unwrap_or_else(|| "-".to_owned()),

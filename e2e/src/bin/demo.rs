@@ -183,6 +183,23 @@ async fn show(harness: &Harness, spy: &mut SpyQueue, title: &str, order: &TestOr
     }
     println!("  every consumer done {effects_ms} ms after the POST");
     println!("  read it back: curl -s {}", harness.url(&format!("/orders/{order_id}")));
+    history(order_id).await;
+}
+
+/// The order's journey as the operator sees it: `orderflow --local order history <id>`.
+async fn history(order_id: Uuid) {
+    let id = order_id.to_string();
+    println!("\n  $ orderflow --local order history {id}");
+    let args = ["orderflow", "--local", "--stack", &e2e::stack_name(), "order", "history", &id];
+    let mut out = Vec::new();
+    match orderflow_cli::run(args, &mut out).await {
+        Ok(()) => {
+            for line in String::from_utf8_lossy(&out).lines() {
+                println!("  {line}");
+            }
+        }
+        Err(error) => println!("  (no history: {error})"),
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
