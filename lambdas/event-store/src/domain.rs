@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use orderflow_consumer::{BatchOutcome, HandlerError};
@@ -66,9 +66,15 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// The sort key of both indexes: time order, ties broken by id (so it is unique).
+    /// The sort key of both indexes: time order, ties broken by id (so it is unique). Producers
+    /// stamp milliseconds or nanoseconds, and `…:26.9Z` sorts after `…:26.923Z` as text, so the
+    /// key holds the time in UTC at one width (nanoseconds); a time that does not parse is kept
+    /// as it came.
     pub fn time_id(&self) -> String {
-        format!("{}#{}", self.time, self.event_id)
+        let time = DateTime::parse_from_rfc3339(&self.time)
+            .map(|time| time.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Nanos, true))
+            .unwrap_or_else(|_| self.time.clone());
+        format!("{time}#{}", self.event_id)
     }
 
     /// The record of an SQS message received at `now`. Only the CloudEvents envelope is read,
@@ -377,7 +383,13 @@ mod tests {
         assert_eq!(event.order_id.as_deref(), Some("o-1"));
         assert_eq!(event.correlation_id.as_deref(), Some("req-1"));
         assert_eq!(event.body, PLACED);
-        assert_eq!(event.time_id(), "2026-11-23T18:30:00.123Z#0193-e1");
+        assert_eq!(event.time_id(), "2026-11-23T18:30:00.123000000Z#0193-e1");
+        // Milliseconds and nanoseconds from different producers sort by time, not as text.
+        let mut later = event.clone();
+        later.time = "2026-11-23T18:30:00.9Z".into();
+        let mut between = event.clone();
+        between.time = "2026-11-23T19:30:00.500000001+01:00".into();
+        assert!(event.time_id() < between.time_id() && between.time_id() < later.time_id());
         let attributes: Value = serde_json::from_str(&event.attributes).unwrap();
         assert_eq!(
             attributes,

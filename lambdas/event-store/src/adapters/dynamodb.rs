@@ -118,7 +118,7 @@ mod tests {
                 "type"
             ]
         );
-        assert_eq!(item["timeId"], s("2026-11-23T18:30:00.123Z#e1"));
+        assert_eq!(item["timeId"], s("2026-11-23T18:30:00.123000000Z#e1"));
         assert_eq!(item["storedAt"], AttributeValue::N("1795458600500".into()));
     }
 
