@@ -227,7 +227,7 @@ class Table:
     actions: list[str]
     ttl: bool = False
     sid: str = ""
-    gsis: list["Gsi"] = field(default_factory=list)
+    gsis: list[Gsi] = field(default_factory=list)
 
     @property
     def logical_id(self) -> str:

@@ -262,7 +262,8 @@ def test_a_bad_entry_is_rejected_with_its_name(old, new, message):
 def test_subscribes_all_has_no_filter_and_indexes_define_their_keys():
     entry = GOOD.replace("{ OrderPlaced: 1 }", "all", 1).replace(
         "        actions: [GetItem, PutItem]",
-        "        actions: [GetItem, PutItem]\n        gsis: [{ name: byTier, hash_key: tier, range_key: customerId }]", 1)
+        "        actions: [GetItem, PutItem]\n"
+        "        gsis: [{ name: byTier, hash_key: tier, range_key: customerId }]", 1)
     (c,) = _parse(entry)
     assert (c.subscribes_all, c.subscribes, c.event) == (True, {}, "AllEvents")
     assert [q.all for q in c.queues()] == [True]
