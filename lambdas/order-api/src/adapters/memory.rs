@@ -198,8 +198,10 @@ impl EventHistory for InMemoryEventHistory {
             .get(&order_id)
             .cloned()
             .unwrap_or_default();
-        // The byOrder index's sort key is `<time>#<eventId>`.
-        events.sort_by(|a, b| (a.time.as_str(), a.id.as_str()).cmp(&(b.time.as_str(), b.id.as_str())));
+        // As the byOrder index sorts (`<time in UTC>#<eventId>`): by instant, then id, whatever
+        // precision each producer stamped.
+        let instant = |event: &EventSummary| chrono::DateTime::parse_from_rfc3339(&event.time).ok();
+        events.sort_by(|a, b| (instant(a), a.id.as_str()).cmp(&(instant(b), b.id.as_str())));
         Ok(events)
     }
 }
