@@ -16,9 +16,11 @@ use orderflow_events::{OrderEvent, OrderPlacedEvent};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+pub mod faults;
 pub mod lifecycle;
 
 pub mod spy;
+pub mod storm;
 
 /// Runs the `orderflow` command in process against the local stack with `--json`, as an
 /// operator would run it, and returns what it printed.
