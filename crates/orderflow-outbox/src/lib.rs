@@ -9,20 +9,27 @@
 //! de-duplicate it like any redelivery.
 //!
 //! - [`entry`]: what is stored; built from any `CloudEvent<D>`.
-//! - [`ports`]: [`OutboxStore`] (pending entries, mark published) and [`EventPublisher`].
+//! - [`shard`]: the pending index's partitions, [`PENDING_SHARDS`] of them by event id.
+//! - [`ports`]: [`OutboxStore`] (pending entries by partition, mark published) and
+//!   [`EventPublisher`].
 //! - [`adapters`]: DynamoDB and SNS, and in-memory ones for tests (feature `testing`).
 //! - [`announce`]: [`Announcer`], the producer's publish right after its commit.
-//! - [`relay`]: publishes what is still pending after a grace period.
+//! - [`relay`]: publishes what is still pending after a grace period, and reports failure.
+//! - [`metrics`]: the relay's and the producers' EMF metrics.
 
 pub mod adapters;
 pub mod announce;
 pub mod entry;
+pub mod metrics;
 pub mod ports;
 pub mod relay;
+pub mod shard;
 
 pub use adapters::dynamodb::DynamoDbOutbox;
 pub use adapters::sns::SnsPublisher;
 pub use announce::{Announced, Announcer};
 pub use entry::{OutboxEntry, PUBLISHED_OUTBOX_TTL};
-pub use ports::{EventPublisher, OutboxError, OutboxStore, PublishError};
-pub use relay::{MAX_ENTRIES_PER_RUN, Relay, RelayReport};
+pub use metrics::{MetricSink, StdoutMetrics};
+pub use ports::{BeyondLimit, EventPublisher, MalformedEntry, OutboxError, OutboxStore, PendingPage, PublishError};
+pub use relay::{MAX_ENTRIES_PER_RUN, Relay, RelayFailed, RelayReport};
+pub use shard::{PENDING_SHARDS, PendingPartition, PendingShard};

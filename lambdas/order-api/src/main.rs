@@ -11,7 +11,7 @@ use order_api::config::Config;
 use order_api::ports::UuidV7Ids;
 use order_api::service::Dependencies;
 use orderflow_kit::{Env, SystemClock};
-use orderflow_outbox::{DynamoDbOutbox, SnsPublisher};
+use orderflow_outbox::{DynamoDbOutbox, SnsPublisher, StdoutMetrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
         outbox: Arc::new(DynamoDbOutbox::new(dynamodb.clone(), config.tables.outbox.clone())),
         events: Arc::new(DynamoDbEventHistory::new(dynamodb, config.event_store_table.clone())),
         publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn.clone())),
+        metrics: Arc::new(StdoutMetrics),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),
     };

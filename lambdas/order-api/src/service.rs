@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use orderflow_kit::Clock;
-use orderflow_outbox::{Announcer, EventPublisher, OutboxEntry, OutboxStore};
+use orderflow_outbox::{Announcer, EventPublisher, MetricSink, OutboxEntry, OutboxStore};
 use tracing::info;
 use uuid::Uuid;
 
@@ -18,6 +18,8 @@ use crate::ports::{
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
+/// The `Service` dimension of the API's metrics (`OutboxPublishDeferred`); alarms name it.
+pub const METRICS_SERVICE: &str = "order-api";
 /// Attempts at the transaction when concurrent same-key requests keep conflicting.
 const COMMIT_ATTEMPTS: u32 = 5;
 
@@ -28,6 +30,8 @@ pub struct Dependencies {
     /// Marks the entry published after the API's own publish; the relay uses it for the rest.
     pub outbox: Arc<dyn OutboxStore>,
     pub publisher: Arc<dyn EventPublisher>,
+    /// Where `OutboxPublishDeferred` goes when the publish after the commit fails.
+    pub metrics: Arc<dyn MetricSink>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     /// The event store, for an order's history.
@@ -165,9 +169,13 @@ impl OrderService {
     }
 
     /// Publishes after the commit. A failure only delays the event: the entry stays pending and
-    /// the relay publishes it after its grace period, with the same event id.
+    /// the relay publishes it after its grace period, with the same event id. The order is
+    /// committed, so the 201 stands; but the failure is an error log with the event id and the
+    /// metric `OutboxPublishDeferred`, so a stuck topic is seen at once, not when the relay's
+    /// backlog has aged.
     async fn publish(&self, entry: &OutboxEntry) {
         Announcer::new(Arc::clone(&self.deps.outbox), Arc::clone(&self.deps.publisher), Arc::clone(&self.deps.clock))
+            .reporting_deferrals(METRICS_SERVICE, Arc::clone(&self.deps.metrics))
             .announce(entry)
             .await;
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response};
 use orderflow_kit::clock::ManualClock;
 use orderflow_outbox::adapters::memory::RecordingPublisher;
+use orderflow_outbox::metrics::RecordingMetrics;
 use serde_json::{Map, Value, json};
 
 use crate::OrderApi;
@@ -26,6 +27,8 @@ pub struct Harness {
     pub api: OrderApi,
     pub store: Arc<InMemoryStore>,
     pub publisher: Arc<RecordingPublisher>,
+    /// The EMF documents the API emitted.
+    pub metrics: Arc<RecordingMetrics>,
     pub clock: Arc<ManualClock>,
     pub ids: Arc<SequentialIds>,
     pub events: Arc<InMemoryEventHistory>,
@@ -44,15 +47,25 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(DateTime::from_timestamp_millis(START_MILLIS).unwrap_or_else(Utc::now)));
         let ids = Arc::new(SequentialIds::default());
         let events = Arc::new(InMemoryEventHistory::new());
+        let metrics = Arc::new(RecordingMetrics::new());
         let deps = Dependencies {
             store: store.clone(),
             outbox: store.outbox(),
             publisher: publisher.clone(),
+            metrics: metrics.clone(),
             clock: clock.clone(),
             ids: ids.clone(),
             events: events.clone(),
         };
-        Harness { api: OrderApi::new(deps, SupportedCurrencies::default()), store, publisher, clock, ids, events }
+        Harness {
+            api: OrderApi::new(deps, SupportedCurrencies::default()),
+            store,
+            publisher,
+            metrics,
+            clock,
+            ids,
+            events,
+        }
     }
 
     /// Calls the handler; it never returns `Err` (every failure is a response).

@@ -337,6 +337,22 @@ async fn a_publish_failure_still_answers_201_and_leaves_the_entry_pending() {
     assert_eq!(outbox[0].published_at, None, "pending: the relay will publish it");
     assert_eq!(Value::String(outbox[0].entry.subject.clone()), order_id);
     assert!(harness.publisher.published().is_empty());
+    // Deferred, and said so: one OutboxPublishDeferred of the order API, naming the event.
+    let documents = harness.metrics.documents();
+    assert_eq!(documents.len(), 1, "{documents:?}");
+    assert_eq!(documents[0]["Service"], "order-api");
+    assert_eq!(documents[0]["OutboxPublishDeferred"], 1);
+    assert_eq!(documents[0]["eventId"], outbox[0].entry.event_id.to_string());
+    assert_eq!(documents[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "orderflow");
+}
+
+#[tokio::test]
+async fn a_published_order_emits_no_deferral() {
+    let harness = Harness::new();
+    let response = harness.call(post_orders(&contract_body().to_string(), &[])).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(harness.publisher.published().len(), 1);
+    assert!(harness.metrics.documents().is_empty());
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, service_fn};
 use orderflow_kit::{Env, SystemClock};
-use orderflow_outbox::{DynamoDbOutbox, Relay, SnsPublisher};
+use orderflow_outbox::{DynamoDbOutbox, Relay, SnsPublisher, StdoutMetrics};
 use outbox_relay::config::Config;
 use outbox_relay::handler::RelayHandler;
 
@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
         Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn)),
         Arc::new(SystemClock),
     );
-    let handler = Arc::new(RelayHandler::new(relay, config.default_grace));
+    let handler =
+        Arc::new(RelayHandler::new(relay, config.default_grace, Arc::new(StdoutMetrics), Arc::new(SystemClock)));
     lambda_runtime::run(service_fn(move |event| {
         let handler = Arc::clone(&handler);
         async move { handler.handle(event).await.map_err(Error::from) }

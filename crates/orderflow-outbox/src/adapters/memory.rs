@@ -1,6 +1,6 @@
 //! In-memory outbox and publisher for unit tests (feature `testing`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::entry::{OutboxEntry, PUBLISHED_OUTBOX_TTL};
-use crate::ports::{EventPublisher, OutboxError, OutboxStore, PublishError};
+use crate::ports::{BeyondLimit, EventPublisher, MalformedEntry, OutboxError, OutboxStore, PendingPage, PublishError};
+use crate::shard::PendingPartition;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread must not hide the state from the other assertions.
@@ -19,6 +20,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOutboxEntry {
     pub entry: OutboxEntry,
+    /// The partition of the pending index it was written to.
+    pub partition: PendingPartition,
     /// `None` while pending (the entry is on the sparse index).
     pub published_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -29,7 +32,10 @@ pub struct StoredOutboxEntry {
 #[derive(Default)]
 pub struct InMemoryOutbox {
     entries: Mutex<HashMap<Uuid, StoredOutboxEntry>>,
+    /// Unreadable items on the pending index: where, created when, what is wrong.
+    malformed: Mutex<Vec<(PendingPartition, DateTime<Utc>, MalformedEntry)>>,
     failing: AtomicBool,
+    failing_partitions: Mutex<HashSet<PendingPartition>>,
 }
 
 impl InMemoryOutbox {
@@ -39,13 +45,31 @@ impl InMemoryOutbox {
 
     /// Adds a pending entry; `false` (and nothing written) when its event id exists already.
     pub fn insert_pending(&self, entry: &OutboxEntry) -> bool {
+        self.insert_pending_in(entry, PendingPartition::of(entry.event_id))
+    }
+
+    /// [`Self::insert_pending`] into a chosen partition (the legacy one, as an older producer
+    /// wrote it).
+    pub fn insert_pending_in(&self, entry: &OutboxEntry, partition: PendingPartition) -> bool {
         let mut entries = lock(&self.entries);
         if entries.contains_key(&entry.event_id) {
             return false;
         }
-        entries
-            .insert(entry.event_id, StoredOutboxEntry { entry: entry.clone(), published_at: None, expires_at: None });
+        entries.insert(
+            entry.event_id,
+            StoredOutboxEntry { entry: entry.clone(), partition, published_at: None, expires_at: None },
+        );
         true
+    }
+
+    /// Puts an unreadable item on the pending index, as a broken writer would.
+    pub fn insert_malformed(&self, partition: PendingPartition, created_at: DateTime<Utc>, malformed: MalformedEntry) {
+        lock(&self.malformed).push((partition, created_at, malformed));
+    }
+
+    /// Makes reads of one partition fail, as a throttled index partition would.
+    pub fn fail_partition(&self, partition: PendingPartition) {
+        lock(&self.failing_partitions).insert(partition);
     }
 
     pub fn contains(&self, event_id: Uuid) -> bool {
@@ -71,20 +95,46 @@ impl InMemoryOutbox {
 
 #[async_trait]
 impl OutboxStore for InMemoryOutbox {
-    async fn pending_created_before(
+    async fn pending_in(
         &self,
+        partition: PendingPartition,
         cutoff: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<OutboxEntry>, OutboxError> {
+    ) -> Result<PendingPage, OutboxError> {
         self.check()?;
-        let mut pending: Vec<OutboxEntry> = lock(&self.entries)
+        if lock(&self.failing_partitions).contains(&partition) {
+            return Err(OutboxError::Unavailable("injected partition failure"));
+        }
+        // The index's order: by createdAt (then by key, as DynamoDB breaks ties), malformed
+        // items among the entries.
+        let mut due: Vec<(DateTime<Utc>, String, Result<OutboxEntry, MalformedEntry>)> = lock(&self.entries)
             .values()
-            .filter(|stored| stored.published_at.is_none() && stored.entry.created_at <= cutoff)
-            .map(|stored| stored.entry.clone())
+            .filter(|stored| {
+                stored.partition == partition && stored.published_at.is_none() && stored.entry.created_at <= cutoff
+            })
+            .map(|stored| (stored.entry.created_at, stored.entry.event_id.to_string(), Ok(stored.entry.clone())))
             .collect();
-        pending.sort_by_key(|entry| entry.created_at);
-        pending.truncate(limit);
-        Ok(pending)
+        due.extend(
+            lock(&self.malformed)
+                .iter()
+                .filter(|(at, created_at, _)| *at == partition && *created_at <= cutoff)
+                .map(|(_, created_at, malformed)| (*created_at, malformed.key.clone(), Err(malformed.clone()))),
+        );
+        due.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let beyond = due.split_off(limit.min(due.len()));
+        let mut page = PendingPage {
+            beyond_limit: beyond
+                .first()
+                .map(|(oldest, _, _)| BeyondLimit { count: beyond.len() as u64, oldest_created_at: Some(*oldest) }),
+            ..PendingPage::default()
+        };
+        for (_, _, item) in due {
+            match item {
+                Ok(entry) => page.entries.push(entry),
+                Err(malformed) => page.malformed.push(malformed),
+            }
+        }
+        Ok(page)
     }
 
     async fn mark_published(&self, event_id: Uuid, published_at: DateTime<Utc>) -> Result<(), OutboxError> {
