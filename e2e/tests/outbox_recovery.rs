@@ -5,15 +5,20 @@
 //! the order has settled with every guarantee. Each re-announced event keeps the id of its outbox
 //! entry.
 //!
-//! This test changes the deployed functions' configuration, so it is a test binary of its own,
-//! which scripts/e2e runs alone, after the other suites. The configuration is restored at the
-//! end, also when an assertion fails.
+//! And the relay never stalls silently: while it cannot publish, its invocation fails (its
+//! Errors alarm); once the topic is back it recovers entries from several shards of the
+//! pending index and skips a malformed item written straight into the table, reporting it.
+//!
+//! These tests change the deployed functions' configuration, so they are a test binary of
+//! their own, which scripts/e2e runs alone, after the other suites, and they take turns (one
+//! lock). The configuration is restored at the end, also when an assertion fails.
 // Test code: a failed expectation should stop the test right there.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::types::{Environment, LastUpdateStatus};
 use e2e::lifecycle::Expect;
 use e2e::spy::SpyQueue;
@@ -28,6 +33,9 @@ const TOPIC_VARIABLE: &str = "ORDER_EVENTS_TOPIC_ARN";
 const PRODUCERS: [&str; 4] =
     ["OrderApiFunctionName", "InventoryFunctionName", "BillingFunctionName", "OrderLifecycleFunctionName"];
 const STEP: Duration = Duration::from_secs(60);
+
+/// The tests break functions' configuration: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn set_environment(harness: &Harness, function: &str, variables: HashMap<String, String>) {
     harness
@@ -122,6 +130,7 @@ async fn pending_of(harness: &Harness, order_id: Uuid, types: &[&str]) -> HashMa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_outcome_that_could_not_be_published_is_delivered_by_the_relay_with_its_id() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let harness = Harness::connect().await;
     let mut originals = Vec::new();
     for output in PRODUCERS {
@@ -191,5 +200,156 @@ async fn every_outcome_that_could_not_be_published_is_delivered_by_the_relay_wit
     }
     assert_eq!(outbox.len(), 4, "one outbox entry per event: {outbox:?}");
     spy.detach().await;
+    harness.assert_every_dlq_empty().await;
+}
+
+/// Deletes an item of the outbox table when dropped (the malformed one the test wrote), so the
+/// relay does not keep reporting it to the suites after this one.
+struct DeleteOnDrop {
+    table: String,
+    event_id: String,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        let (table, event_id) = (self.table.clone(), self.event_id.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async {
+                let harness = Harness::connect().await;
+                let deleted = harness
+                    .dynamodb
+                    .delete_item()
+                    .table_name(&table)
+                    .key("eventId", AttributeValue::S(event_id.clone()))
+                    .send()
+                    .await;
+                if let Err(error) = deleted {
+                    eprintln!("could not delete the malformed outbox item {event_id}: {error}");
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The `pendingPartition` of each of the order's outbox entries (`None` once published).
+async fn partitions(harness: &Harness, order_id: Uuid) -> Vec<Option<String>> {
+    harness
+        .outbox_entries(order_id)
+        .await
+        .iter()
+        .map(|entry| entry.get("pendingPartition").and_then(|value| value.as_s().ok()).cloned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_that_cannot_publish_fails_then_recovers_every_shard_and_skips_a_malformed_item() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let started = std::time::Instant::now();
+    let harness = Harness::connect().await;
+    // The order API cannot publish (its events wait in the outbox) and neither can the relay.
+    let mut originals = Vec::new();
+    for output in ["OrderApiFunctionName", "OutboxRelayFunctionName"] {
+        let function = harness.stack.output(output).to_owned();
+        let variables = environment(&harness, &function).await;
+        originals.push((function, variables));
+    }
+    let restore = RestoreOnDrop { originals: originals.clone() };
+    for (function, variables) in &originals {
+        let mut broken = variables.clone();
+        broken.insert(TOPIC_VARIABLE.into(), format!("{}-does-not-exist", variables[TOPIC_VARIABLE]));
+        set_environment(&harness, function, broken).await;
+    }
+
+    let sku = harness.create_sku(20).await;
+    let orders: Vec<TestOrder> = (0..12).map(|_| TestOrder::new(vec![(sku.clone(), 1, 300)])).collect();
+    let mut ids = Vec::new();
+    for order in &orders {
+        ids.push(harness.place_order(order).await);
+    }
+    let mut shards = HashSet::new();
+    for order_id in &ids {
+        let pending = partitions(&harness, *order_id).await;
+        assert_eq!(pending.len(), 1, "one outbox entry for order {order_id}: {pending:?}");
+        let shard = pending[0].clone().unwrap_or_else(|| panic!("the entry of {order_id} is pending"));
+        assert!(shard.starts_with("PENDING#"), "a sharded partition key: {shard}");
+        shards.insert(shard);
+    }
+    assert!(shards.len() >= 3, "12 entries over several shards: {shards:?}");
+
+    // An item no relay can publish (no body), written straight into the table, on the index.
+    let table = harness.table("OutboxTableName").to_owned();
+    let malformed_id = format!("malformed-{}", Uuid::new_v4());
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let item: HashMap<String, AttributeValue> = [
+        ("eventId", malformed_id.as_str()),
+        ("subject", "no-order"),
+        ("pendingPartition", "PENDING#7"),
+        ("createdAt", created_at.as_str()),
+        ("status", "PENDING"),
+        ("eventType", "OrderPlaced"),
+        ("eventVersion", "1"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), AttributeValue::S(value.to_owned())))
+    .collect();
+    harness.dynamodb.put_item().table_name(&table).set_item(Some(item)).send().await.expect("PutItem");
+    let _malformed = DeleteOnDrop { table: table.clone(), event_id: malformed_id.clone() };
+
+    // The relay cannot publish: its invocation fails, naming how many entries it could not.
+    let invoked = harness
+        .lambda
+        .invoke()
+        .function_name(harness.stack.output("OutboxRelayFunctionName"))
+        .payload(aws_sdk_lambda::primitives::Blob::new(br#"{"graceSeconds": 0}"#.to_vec()))
+        .send()
+        .await
+        .expect("Invoke the relay");
+    let answer = invoked.payload.as_ref().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
+    assert!(invoked.function_error.is_some(), "the relay reported success while every publish failed: {answer}");
+    assert!(answer.contains("due outbox entries could not be published or completed"), "{answer}");
+    for order_id in &ids {
+        assert!(partitions(&harness, *order_id).await[0].is_some(), "order {order_id} still pending");
+    }
+    eprintln!("outbox stall: the relay failed with {answer}");
+
+    // The topic is back: the relay publishes every shard's entries and reports the malformed one.
+    RestoreOnDrop::restore(&harness, &originals).await;
+    drop(restore);
+    let summary = harness.run_relay().await;
+    let malformed = summary["malformed"].as_array().cloned().unwrap_or_default();
+    assert!(
+        malformed
+            .iter()
+            .any(|m| m["key"] == malformed_id.as_str() && m["problem"].as_str().unwrap_or("").contains("body")),
+        "the malformed item is reported: {summary}"
+    );
+    let settles = orders
+        .iter()
+        .zip(&ids)
+        .map(|(order, order_id)| harness.assert_settles(order, *order_id, Expect::Confirmed, Duration::from_secs(120)));
+    futures::future::join_all(settles).await;
+    for order_id in &ids {
+        let left: Vec<Option<String>> =
+            partitions(&harness, *order_id).await.into_iter().filter(Option::is_some).collect();
+        assert!(left.is_empty(), "every entry of order {order_id} published: {left:?}");
+    }
+    let still_there = harness
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("eventId", AttributeValue::S(malformed_id.clone()))
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .is_some_and(|item| item.contains_key("pendingPartition"));
+    assert!(still_there, "the malformed item was skipped, not removed");
+    eprintln!(
+        "outbox recovery: 12 orders over {} shards recovered, malformed item {malformed_id} skipped and reported; {} s",
+        shards.len(),
+        started.elapsed().as_secs()
+    );
     harness.assert_every_dlq_empty().await;
 }
