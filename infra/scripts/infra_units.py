@@ -214,6 +214,9 @@ TOPIC_KMS_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]
 # Tables a consumer cannot name in uses_tables: the generator wires them itself.
 _GENERATED_TABLE_REFS = {"IdempotencyTable": "is every consumer's already",
                          "OutboxTable": "comes with `publishes:`"}
+# The statements every consumer role starts with (the _FUNCTION text below).
+FIXED_SIDS = ("Logs", "XRayHasNoResourceLevelPermissions", "ConsumeQueue", "EncryptedQueue", "ParkInDeadLetterQueue",
+              "EncryptedDeadLetterQueue", "Idempotency")
 # `subscribes: all`: the SQS event's default name (there is no first type to name it after).
 ALL_EVENTS_EVENT = "AllEvents"
 # A queue age alarm fires after this many seconds on top of the queue's delay.
@@ -354,7 +357,10 @@ class Consumer:
 
     def generated_env(self) -> dict:
         """The variables the generator sets besides SERVICE_NAME (and LOG_LEVEL from Globals)."""
-        env = {"IDEMPOTENCY_TABLE_NAME": Tag("Ref", "IdempotencyTable")}
+        env = {"IDEMPOTENCY_TABLE_NAME": Tag("Ref", "IdempotencyTable"),
+               # Where the batch core parks what it can never process: the main DLQ, also for
+               # messages from the timer queue (whose own DLQ keeps its redrive policy's).
+               "DEAD_LETTER_QUEUE_URL": Tag("Ref", f"{self.pascal}Dlq")}
         env.update({t.env: Tag("Ref", t.logical_id) for t in self.tables})
         env.update({u.env: Tag("Ref", u.ref) for u in self.uses_tables})
         if self.publishes:
@@ -481,7 +487,7 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
                     or event_name == "Timer":
                 raise ConsumerError(f"{where}: event_name must be PascalCase and not Timer, not {event_name!r}")
             consumer.event_name = event_name
-        generated_env = {"SERVICE_NAME", "LOG_LEVEL", "IDEMPOTENCY_TABLE_NAME"}
+        generated_env = {"SERVICE_NAME", "LOG_LEVEL", "IDEMPOTENCY_TABLE_NAME", "DEAD_LETTER_QUEUE_URL"}
         for j, t in enumerate(entry.get("tables") or []):
             tw = f"{where}: tables[{j}]"
             if not isinstance(t, dict):
@@ -609,13 +615,12 @@ def parse_consumers(data, consts: dict[str, str]) -> list[Consumer]:
         consumer.environment = {k: (v if isinstance(v, (str, Tag)) else str(v)) for k, v in env.items()}
 
         statements = entry.get("statements") or []
-        sids = {"Logs", "XRayHasNoResourceLevelPermissions", "ConsumeQueue", "EncryptedQueue", "Idempotency"}
+        sids = set(FIXED_SIDS)
         generated = [st["Sid"] for st in consumer.generated_statements()]
         sids |= set(generated)
-        if len(sids) != 5 + len(generated):
+        if len(sids) != len(FIXED_SIDS) + len(generated):
             raise ConsumerError(f"{where}: table sids must be distinct and not one of the generated statements' "
-                                f"(Logs, XRayHasNoResourceLevelPermissions, ConsumeQueue, EncryptedQueue, "
-                                f"Idempotency, Outbox, Publish, EncryptedTopic)")
+                                f"({', '.join(FIXED_SIDS)}, Outbox, Publish, EncryptedTopic)")
         if not isinstance(statements, list):
             raise ConsumerError(f"{where}: statements is a list of IAM statements")
         for j, st in enumerate(statements):
@@ -779,6 +784,16 @@ _FUNCTION = """
               - Sid: EncryptedQueue
                 Effect: Allow
                 Action: kms:Decrypt
+                Resource: !GetAtt AppKey.Arn
+              # The batch core parks a message it can never process (undecodable, rejected) in
+              # this DLQ at once, instead of five futile receives; the DLQ is encrypted with AppKey.
+              - Sid: ParkInDeadLetterQueue
+                Effect: Allow
+                Action: sqs:SendMessage
+                Resource: !GetAtt @P@Dlq.Arn
+              - Sid: EncryptedDeadLetterQueue
+                Effect: Allow
+                Action: [kms:GenerateDataKey, kms:Decrypt]
                 Resource: !GetAtt AppKey.Arn
               - Sid: Idempotency
                 Effect: Allow

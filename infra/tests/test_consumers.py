@@ -131,7 +131,9 @@ def test_the_full_example_parses_and_generates():
     assert c.output_names() == ["LoyaltyQueueUrl", "LoyaltyDlqUrl", "LoyaltyFunctionName", "LoyaltyTimerQueueUrl",
                                 "LoyaltyTimerDlqUrl"]
     assert c.generated_env() == {
-        "IDEMPOTENCY_TABLE_NAME": iu.Tag("Ref", "IdempotencyTable"), "ORDERS_TABLE_NAME": iu.Tag("Ref", "OrdersTable"),
+        "IDEMPOTENCY_TABLE_NAME": iu.Tag("Ref", "IdempotencyTable"),
+        "DEAD_LETTER_QUEUE_URL": iu.Tag("Ref", "LoyaltyDlq"),
+        "ORDERS_TABLE_NAME": iu.Tag("Ref", "OrdersTable"),
         "OUTBOX_TABLE_NAME": iu.Tag("Ref", "OutboxTable"), "ORDER_EVENTS_TOPIC_ARN": iu.Tag("Ref", "OrderEventsTopic"),
         "POINTS_DELAY_SECONDS": iu.Tag("Ref", "SettleTimeoutSeconds")}
     consts = iu.rust_consts()

@@ -99,6 +99,7 @@ def test_the_function_is_the_loyalty_binary_fed_by_its_queue(sam, cfn):
     assert env["SERVICE_NAME"] == consumer == "loyalty"
     assert ref_target(env["IDEMPOTENCY_TABLE_NAME"]) == "IdempotencyTableName"
     assert ref_target(env["LOYALTY_TABLE_NAME"]) == "LoyaltyTable"
+    assert ref_target(env["DEAD_LETTER_QUEUE_URL"]) == "LoyaltyDlq"  # where the batch core parks
     props = fn["Properties"]
     assert props["Runtime"] == "provided.al2023" and props["Handler"] == "bootstrap"
     assert props["CodeUri"] == "../.."  # the workspace root, as infra/template.yaml's `..`
@@ -122,6 +123,13 @@ def test_the_role_is_least_privilege(sam):
     assert idempotency["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["loyalty#*"]}}
     assert ref_target(statements["ConsumeQueue"]["Resource"]) == "LoyaltyQueue"
     assert "sqs:SendMessage" not in as_list(statements["ConsumeQueue"]["Action"])
+    # Sends only into its own DLQ (parking), with a data key of the key encrypting it.
+    sends = [s for s in statements.values() if any(a.startswith("sqs:Send") for a in as_list(s["Action"]))]
+    assert sends == [statements["ParkInDeadLetterQueue"]]
+    assert as_list(sends[0]["Action"]) == ["sqs:SendMessage"]
+    assert ref_target(sends[0]["Resource"]) == "LoyaltyDlq"
+    assert set(as_list(statements["EncryptedDeadLetterQueue"]["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert ref_target(statements["EncryptedDeadLetterQueue"]["Resource"]) == "AppKeyArn"
 
 
 def test_the_dlq_alarm_notifies_the_orders_alarm_topic(sam):

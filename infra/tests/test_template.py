@@ -262,14 +262,27 @@ def test_every_function_has_its_own_explicit_role(sam_template, functions):
 
 
 def test_consumers_may_only_touch_their_own_queue(cfn, consumers):
+    """Consume its queues; send only into its own main DLQ (parking), nowhere else."""
     for c in consumers:
         fn_id, queue = f"{c.pascal}Function", [f"{q.prefix}Queue" for q in c.queues()]
         role = ref_target(cfn["Resources"][fn_id]["Properties"]["Role"])
         assert role == f"{c.pascal}Role", fn_id
+        sqs = []
         for pol in cfn["Resources"][role]["Properties"]["Policies"]:
             for st in pol["PolicyDocument"]["Statement"]:
-                if any(a.startswith("sqs:") for a in as_list(st["Action"])):
-                    assert [ref_target(r) for r in as_list(st["Resource"])] == queue, fn_id
+                actions = [a for a in as_list(st["Action"]) if a.startswith("sqs:")]
+                if actions:
+                    sqs.append((sorted(actions), [ref_target(r) for r in as_list(st["Resource"])]))
+        consume = sorted(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                          "sqs:GetQueueAttributes"])
+        assert sorted(sqs) == sorted([(consume, queue), (["sqs:SendMessage"], [f"{c.pascal}Dlq"])]), fn_id
+
+
+def test_each_consumer_knows_its_dead_letter_queue(cfn, consumers):
+    """DEAD_LETTER_QUEUE_URL is its main DLQ's URL, the queue its role may send to."""
+    for c in consumers:
+        env = cfn["Resources"][f"{c.pascal}Function"]["Properties"]["Environment"]["Variables"]
+        assert env["DEAD_LETTER_QUEUE_URL"] == {"Ref": f"{c.pascal}Dlq"}, c.name
 
 
 def _referenced_ids(value, logical_ids):
@@ -307,6 +320,14 @@ def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers
         assert statements["ConsumeQueue"]["Resource"] == (consume if c.timer else consume[0]), c.name
         assert statements["EncryptedQueue"] == {"Sid": "EncryptedQueue", "Effect": "Allow", "Action": "kms:Decrypt",
                                                 "Resource": {"Fn::GetAtt": ["AppKey", "Arn"]}}
+        # It parks into its main DLQ only (the timer's DLQ is its redrive policy's alone), and may
+        # encrypt what it sends there.
+        assert statements["ParkInDeadLetterQueue"] == {
+            "Sid": "ParkInDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": [f"{p}Dlq", "Arn"]}}, c.name
+        assert statements["EncryptedDeadLetterQueue"] == {
+            "Sid": "EncryptedDeadLetterQueue", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": {"Fn::GetAtt": ["AppKey", "Arn"]}}, c.name
         assert statements["Idempotency"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
         assert "dynamodb:DeleteItem" in statements["Idempotency"]["Action"]  # releases a failed claim
         for t in c.tables:
@@ -329,14 +350,15 @@ def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers
         else:
             assert not producer & set(statements), c.name
         own = {f"{p}LogGroup", "AppKey", "IdempotencyTable", "OrderEventsTopic"}
-        own |= {f"{q.prefix}Queue" for q in c.queues()}
+        own |= {f"{q.prefix}Queue" for q in c.queues()} | {f"{p}Dlq"}
         own |= {t.logical_id for t in c.tables} | {u.ref for u in c.uses_tables}
         own |= {"OutboxTable"} if c.publishes else set()
         own |= set(sam_template["Parameters"])
         for st in statements.values():
             named = _referenced_ids(st["Resource"], logical_ids | set(sam_template["Parameters"]))
             assert named <= own, f"{c.name}/{st['Sid']} names {named - own}"
-        expected = 5 + len(c.tables) + len(c.uses_tables) + (3 if c.publishes else 0) + len(c.statements)
+        expected = (len(iu.FIXED_SIDS) + len(c.tables) + len(c.uses_tables) + (3 if c.publishes else 0)
+                    + len(c.statements))
         assert len(statements) == expected, (c.name, sorted(statements))
 
 
@@ -345,7 +367,8 @@ def test_each_consumer_role_names_only_its_own_resources(sam_template, consumers
 def _expected_env(fn_id, consumers):
     for c in consumers:
         if f"{c.pascal}Function" == fn_id:
-            env = {"IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"}}
+            env = {"IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"},
+                   "DEAD_LETTER_QUEUE_URL": {"Ref": f"{c.pascal}Dlq"}}  # where it parks, timer or not
             env.update({t.env: {"Ref": t.logical_id} for t in c.tables})
             env.update({u.env: {"Ref": u.ref} for u in c.uses_tables})
             if c.publishes:  # the same names as the order API's
