@@ -9,11 +9,18 @@ it at first use. These providers dispatch everything to moto in-process instead:
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import time
 
 from localstack.aws.api.dynamodb import DynamodbApi
 from localstack.aws.api.dynamodbstreams import DynamodbstreamsApi
 from localstack.services.plugins import ServiceLifecycleHook
+
+from orderflow_localstack.faults import HOLDS
+
+LOG = logging.getLogger(__name__)
 
 PROVIDER_NAME = "moto"
 
@@ -34,10 +41,100 @@ def serialized_moto_dispatcher(provider):
     patch_moto_transactions()
 
     def call_moto_serialized(context, request):
+        operation = context.operation.name
+        if operation == "TransactWriteItems" and HOLDS.hold_ms > 0:
+            return _transact_holding_items(context, call_moto)
+        if operation in _SINGLE_ITEM_WRITES:
+            with _MOTO_DYNAMODB_LOCK:
+                key = _single_item_key(context)
+                if key is not None and HOLDS.is_held(key):
+                    raise conflict_exception(operation, 0, 0)
+                return call_moto(context)
         with _MOTO_DYNAMODB_LOCK:
             return call_moto(context)
 
     return ForwardingFallbackDispatcher(provider, call_moto_serialized)
+
+
+# ---- Transaction conflicts, as DynamoDB has them ------------------------------------------------
+# moto applies a transaction in one step under the lock above, so two transactions never overlap
+# and never conflict. DynamoDB's do: a transaction holds its items while it runs, and a second
+# transaction naming one of them is cancelled (TransactionConflict on that item), a single-item
+# write to one of them is refused (TransactionConflictException). The emulation holds the
+# transaction's items for HOLDS.hold_ms outside the lock, then lets moto apply it.
+_SINGLE_ITEM_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+CONFLICT_MESSAGE = "Transaction is ongoing for the item"
+
+
+def conflict_exception(operation: str, items: int, index: int) -> Exception:
+    """What DynamoDB answers when an item is held by another transaction: for a transaction,
+    TransactionCanceledException with TransactionConflict on that item and None on the others."""
+    from localstack.aws.api.dynamodb import TransactionCanceledException, TransactionConflictException
+
+    if operation not in ("TransactWriteItems", "TransactGetItems"):
+        return TransactionConflictException(CONFLICT_MESSAGE)
+    reasons = [{"Code": "None"} for _ in range(max(items, 1))]
+    reasons[index] = {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE}
+    codes = ", ".join(r["Code"] for r in reasons)
+    return TransactionCanceledException(
+        f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        CancellationReasons=reasons,
+    )
+
+
+def _backend(context):
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[context.account_id][context.region]
+
+
+def _item_key(backend, table_name, item) -> tuple[str, str] | None:
+    """(table, primary key) of an item or key, None when it does not resolve (moto then answers
+    the request's own error)."""
+    try:
+        table = backend.get_table(table_name)
+        key = {table.hash_key_attr: item[table.hash_key_attr]}
+        if table.range_key_attr:
+            key[table.range_key_attr] = item[table.range_key_attr]
+    except Exception:  # noqa: BLE001 - unknown table, missing key attribute: not ours to report
+        return None
+    return table.name, json.dumps(key, sort_keys=True, default=repr)
+
+
+def _single_item_key(context) -> tuple[str, str] | None:
+    request = context.service_request
+    item = request.get("Item") if context.operation.name == "PutItem" else request.get("Key")
+    return _item_key(_backend(context), request.get("TableName"), item or {})
+
+
+def _transaction_item_keys(context) -> list[tuple[str, str] | None]:
+    backend = _backend(context)
+    keys = []
+    for entry in context.service_request.get("TransactItems") or []:
+        key = None
+        for op_type, op in entry.items():
+            if isinstance(op, dict):
+                key = _item_key(backend, op.get("TableName"), op.get("Item" if op_type == "Put" else "Key") or {})
+        keys.append(key)
+    return keys
+
+
+def _transact_holding_items(context, call_moto):
+    with _MOTO_DYNAMODB_LOCK:
+        keys = _transaction_item_keys(context)
+    held = [k for k in keys if k is not None]
+    owner = object()
+    conflict = HOLDS.acquire(held, owner)
+    if conflict is not None:
+        index = keys.index(held[conflict])
+        LOG.debug("transaction conflict on %s (item %d)", held[conflict], index)
+        raise conflict_exception("TransactWriteItems", len(keys), index)
+    try:
+        time.sleep(HOLDS.hold_ms / 1000)
+        with _MOTO_DYNAMODB_LOCK:
+            return call_moto(context)
+    finally:
+        HOLDS.release(held, owner)
 
 
 class MotoDynamoDBProvider(DynamodbApi, ServiceLifecycleHook):

@@ -24,6 +24,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 )
 from localstack.utils.strings import to_bytes, to_str
 
+from orderflow_localstack.faults import CALLERS
 from orderflow_localstack.hostruntime import HostRuntime, InitError, kill_all_groups
 
 LOG = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
     def __init__(self, id: str, function_version: FunctionVersion) -> None:  # noqa: A002 - RuntimeExecutor's signature
         super().__init__(id, function_version)
         self.runtime = None
+        self._caller_key: str | None = None
 
     # ---- version lifecycle ----
 
@@ -172,6 +174,11 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
         code_dir = self._code_dir()
         endpoint_url = f"http://127.0.0.1:{config.GATEWAY_LISTEN[0].port}"
         env = build_environment(env_vars, code_dir=code_dir, endpoint_url=endpoint_url)
+        # An access key of this environment's own (still the default account): the gateway's fault
+        # injector reads it from each request's signature to know which function calls, and whom
+        # a `kill` rule kills.
+        self._caller_key = CALLERS.register(self.function_version.id.function_name, self._kill)
+        env["AWS_ACCESS_KEY_ID"] = self._caller_key
         self.runtime = HostRuntime(
             code_dir,
             env,
@@ -227,7 +234,12 @@ class HostProcessRuntimeExecutor(RuntimeExecutor):
 
         threading.Thread(target=put, name="hostlambda-init-logs", daemon=True).start()
 
+    def _kill(self) -> bool:
+        return self.runtime.kill() if self.runtime is not None else False
+
     def stop(self) -> None:
+        if self._caller_key is not None:
+            CALLERS.unregister(self._caller_key)
         if self.runtime is not None:
             self.runtime.stop()
 

@@ -696,6 +696,18 @@ class HostRuntime:
             if proc.returncode is None:
                 kill_group(proc.pid, signal.SIGKILL)
 
+    def kill(self) -> bool:
+        """SIGKILL the running process group, as a crash or an OOM kill does: the watcher then
+        reports the invocation in flight as Runtime.ExitError. False when no process runs."""
+        proc = self._proc
+        if proc is None:
+            return False
+        with _REAP_LOCK:
+            if proc.returncode is not None:
+                return False
+            kill_group(proc.pid, signal.SIGKILL)
+            return True
+
     def _kill_process(self) -> None:
         proc = self._proc
         if proc is None:
