@@ -1,13 +1,14 @@
 """Integration: LocalStack started through localstack/start, Lambda through the host-process executor.
 
 Runs on its own port and state dir (LOCALSTACK_TEST_PORT, default 4599) so a developer's LocalStack
-on 4566 is left alone. The module fixture stops LocalStack by PID even when a test fails.
+on 4566 is left alone. The module fixture (conftest.py) stops LocalStack by PID even when a test fails.
 """
 
 import base64
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -22,52 +23,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import LOCALSTACK_DIR, PYFN_DIR
+from conftest import ENDPOINT, LOCALSTACK_DIR, PYFN_DIR, REPO, SCRIPT_ENV, STATE, kill_session, session_pids
 
 pytestmark = pytest.mark.integration
 
-PORT = int(os.environ.get("LOCALSTACK_TEST_PORT", "4599"))
-ENDPOINT = f"http://127.0.0.1:{PORT}"
-REPO = LOCALSTACK_DIR.parent
-STATE = REPO / ".localstack" / f"test-{PORT}"
-SCRIPT_ENV = {**os.environ, "LOCALSTACK_PORT": str(PORT), "LOCALSTACK_STATE_DIR": str(STATE)}
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 TESTFN_DIR = LOCALSTACK_DIR / "testfn"
-
-
-def session_pids(sid):
-    """Live (non-zombie) processes of a session."""
-    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout
-    rows = (line.split() for line in out.splitlines())
-    return sorted(int(p) for p, s, stat in rows if int(s) == sid and not stat.startswith("Z"))
-
-
-def kill_session(sid):
-    for pid in session_pids(sid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture(scope="module")
-def localstack():
-    t = time.monotonic()
-    proc = subprocess.run([str(LOCALSTACK_DIR / "start")], env=SCRIPT_ENV, capture_output=True, text=True, timeout=300)
-    started_in = time.monotonic() - t
-    pid = None
-    pidfile = STATE / "localstack.pid"
-    if pidfile.exists():
-        pid = int(pidfile.read_text())
-    try:
-        assert proc.returncode == 0, f"start failed:\n{proc.stdout}\n{proc.stderr}"
-        assert proc.stdout.strip() == ENDPOINT
-        print(f"\nlocalstack/start took {started_in:.1f} s")
-        yield {"pid": pid, "start_seconds": started_in}
-    finally:
-        subprocess.run([str(LOCALSTACK_DIR / "stop")], env=SCRIPT_ENV, capture_output=True, timeout=60)
-        if pid:
-            kill_session(pid)  # belt and braces when stop itself failed
 
 
 def client(service):
@@ -165,7 +126,9 @@ def test_direct_invoke_result_env_and_logs(localstack, pyfn_zip):
     assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "test"
+    # An access key of this environment's own (the fault injector's caller), still account 000000000000.
+    assert re.fullmatch(r"OFLE[0-9A-F]{16}", env["AWS_ACCESS_KEY_ID"]), env["AWS_ACCESS_KEY_ID"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == "test"
     assert env["AWS_ENDPOINT_URL"] == ENDPOINT
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"]
