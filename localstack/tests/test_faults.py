@@ -760,6 +760,7 @@ def test_a_kill_rule_kills_the_calling_environment(faults, world, pyfn):
 
 @pytest.mark.integration
 def test_overlapping_transactions_conflict(faults, world):
+    # The two start together (a barrier): the second arrives well within the first's 200 ms.
     assert control("POST", "/dynamodb", {"transaction_hold_ms": 200}) == (200, {"transaction_hold_ms": 200})
     outcomes = []
     barrier = threading.Barrier(2)
@@ -805,15 +806,20 @@ def test_overlapping_transactions_conflict(faults, world):
 
 @pytest.mark.integration
 def test_a_single_item_write_on_a_held_item_conflicts(faults, world):
-    control("POST", "/dynamodb", {"transaction_hold_ms": 400})
+    control("POST", "/dynamodb", {"transaction_hold_ms": 600})
     holder = threading.Thread(target=transact, args=(world, "held"))
     holder.start()
+    conflict = None
     try:
-        time.sleep(0.15)
-        with pytest.raises(ClientError) as e:
-            put(world, "held")
-        assert e.value.response["Error"]["Code"] == "TransactionConflictException"
+        deadline = time.monotonic() + 2
+        while conflict is None and time.monotonic() < deadline:  # until the transaction holds the item
+            try:
+                put(world, "held")
+                time.sleep(0.02)
+            except ClientError as e:
+                conflict = e.response["Error"]["Code"]
         put(world, "not-held")
     finally:
         holder.join()
+    assert conflict == "TransactionConflictException"
     put(world, "held")  # released
