@@ -13,6 +13,51 @@ pub const DEFAULT_COMPLETED_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60
 /// record is never taken over while its owner may still be running.
 const DEFAULT_IN_PROGRESS_SECONDS: u64 = 60;
 
+/// How long past the invocation's deadline a claim still blocks others: the time a frozen or
+/// killed environment's last writes may still take to land. The claim has run out long before
+/// the message's next receive (the visibility timeout is 60 s, the function timeout 10 s), so a
+/// crashed worker costs one receive, not two.
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(2);
+
+/// How a transient failure is retried inside the invocation, before the message goes back to
+/// SQS (a visibility timeout later): a lost transaction race or a throttled call usually
+/// succeeds a few hundred milliseconds later. Full jitter (`random(0, min(cap, base * 2^n))`)
+/// keeps workers that failed together from retrying together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts of the handler per receive, the first included (at least 1).
+    pub attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+    /// No retry starts unless this much time is left before the deadline after its back-off:
+    /// the time to release the claim, write the metrics and answer.
+    pub reserve: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+            reserve: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt only: the message goes back to SQS at the first failure.
+    pub fn none() -> Self {
+        RetryPolicy { attempts: 1, ..RetryPolicy::default() }
+    }
+
+    /// The back-off before retry `retry` (1 for the first retry), `unit` a random number in [0, 1).
+    pub fn backoff(&self, retry: u32, unit: f64) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32 << retry.saturating_sub(1).min(16)).min(self.cap);
+        ceiling.mul_f64(unit.clamp(0.0, 1.0))
+    }
+}
+
 /// How a consumer runs its batches.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -28,6 +73,11 @@ pub struct ConsumerConfig {
     pub in_progress_for: Duration,
     /// How long a COMPLETED record is kept.
     pub completed_ttl: Duration,
+    /// Retries of a transient failure within the invocation.
+    pub retry: RetryPolicy,
+    /// `DEAD_LETTER_QUEUE_URL`: where permanent failures and undecodable messages are parked at
+    /// once. Without it they take the queue's redrive policy (`maxReceiveCount` receives).
+    pub dead_letter_queue_url: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -39,6 +89,8 @@ impl ConsumerConfig {
             concurrency: DEFAULT_CONCURRENCY,
             in_progress_for: Duration::from_secs(DEFAULT_IN_PROGRESS_SECONDS),
             completed_ttl: DEFAULT_COMPLETED_TTL,
+            retry: RetryPolicy::default(),
+            dead_letter_queue_url: None,
         }
     }
 
@@ -58,11 +110,17 @@ impl ConsumerConfig {
                 }
             });
         config.in_progress_for = Duration::from_secs(seconds);
+        config.dead_letter_queue_url = env.optional("DEAD_LETTER_QUEUE_URL");
         config
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = RetryPolicy { attempts: retry.attempts.max(1), ..retry };
         self
     }
 
@@ -94,5 +152,18 @@ mod tests {
         ConsumerConfig::from_env("inventory", &mut zero);
         let error = zero.finish(()).unwrap_err();
         assert_eq!(error.invalid[0].2, "must be at least 1");
+    }
+
+    #[test]
+    fn back_off_doubles_up_to_the_cap_and_is_jittered_below_it() {
+        let retry = RetryPolicy::default();
+        assert_eq!(retry.backoff(1, 0.999_999).as_millis(), 99);
+        assert_eq!(retry.backoff(2, 0.5), Duration::from_millis(100));
+        assert_eq!(retry.backoff(3, 0.5), Duration::from_millis(200));
+        assert_eq!(retry.backoff(9, 0.5), Duration::from_millis(500), "capped at 1 s");
+        assert_eq!(retry.backoff(40, 1.0), Duration::from_secs(1));
+        assert_eq!(retry.backoff(1, 0.0), Duration::ZERO);
+        let mut env = Env::from_pairs(&[("DEAD_LETTER_QUEUE_URL", "http://q/dlq")]);
+        assert_eq!(ConsumerConfig::from_env("c", &mut env).dead_letter_queue_url.as_deref(), Some("http://q/dlq"));
     }
 }

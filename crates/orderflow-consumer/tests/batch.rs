@@ -12,8 +12,8 @@ use chrono::{TimeDelta, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use orderflow_consumer::testing::{fifo_message, order_placed, order_placed_at, sns_wrapped, sqs_event, sqs_message};
 use orderflow_consumer::{
-    BatchProcessor, Clock, ConsumerConfig, EventHandler, HandlerError, InMemoryIdempotencyStore, ManualClock,
-    RecordStatus, StoredRecord,
+    BatchProcessor, CLAIM_MARGIN, Clock, ConsumerConfig, EventHandler, FAILURE_CONSUMER_ATTRIBUTE, HandlerError,
+    InMemoryDeadLetters, InMemoryIdempotencyStore, Invocation, ManualClock, RecordStatus, RetryPolicy, StoredRecord,
 };
 use orderflow_events::{OrderEvent, OrderPlacedEvent};
 use uuid::Uuid;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 struct RecordingHandler {
     applied: Mutex<Vec<Uuid>>,
     failures: Mutex<HashMap<Uuid, u32>>,
+    permanent: Mutex<Vec<Uuid>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -30,6 +31,10 @@ struct RecordingHandler {
 impl RecordingHandler {
     fn fail_order(&self, order_id: Uuid, times: u32) {
         self.failures.lock().unwrap().insert(order_id, times);
+    }
+
+    fn fail_order_permanently(&self, order_id: Uuid) {
+        self.permanent.lock().unwrap().push(order_id);
     }
 
     fn applied(&self) -> Vec<Uuid> {
@@ -47,6 +52,9 @@ impl EventHandler for RecordingHandler {
             tokio::task::yield_now().await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.permanent.lock().unwrap().contains(&event.order_id()) {
+            return Err(HandlerError::permanent("the card was removed from the wallet"));
+        }
         if let Some(left) = self.failures.lock().unwrap().get_mut(&event.order_id())
             && *left > 0
         {
@@ -69,8 +77,10 @@ fn harness() -> Harness {
     let handler = Arc::new(RecordingHandler::default());
     let store = Arc::new(InMemoryIdempotencyStore::new());
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let processor =
-        BatchProcessor::new(ConsumerConfig::new("test"), handler.clone(), store.clone()).with_clock(clock.clone());
+    // One attempt per receive: these tests are about what SQS sees; the in-invocation retry has
+    // its own below.
+    let config = ConsumerConfig::new("test").with_retry(RetryPolicy::none());
+    let processor = BatchProcessor::new(config, handler.clone(), store.clone()).with_clock(clock.clone());
     Harness { handler, store, clock, processor }
 }
 
@@ -200,21 +210,18 @@ async fn a_claim_held_elsewhere_is_retried_and_taken_over_after_expiry() {
     let event = order();
     let key = format!("test#{}", event.id());
     // A worker claimed the event and crashed: its record is IN_PROGRESS for 60 more seconds.
-    let now = h.clock.now().timestamp();
-    h.store.insert(
-        &key,
-        StoredRecord { status: RecordStatus::InProgress, in_progress_until: now + 60, expires_at: now + 3600 },
-    );
+    let now = h.clock.now().timestamp_millis();
+    h.store.insert(&key, StoredRecord::in_progress("crashed/m0", now + 60_000, now / 1000 + 3600));
 
     let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
     assert_eq!(outcome.failed_message_ids(), ["m1"], "held elsewhere: retry later");
     assert!(h.handler.applied().is_empty());
 
-    h.clock.advance(TimeDelta::seconds(60));
+    h.clock.advance(TimeDelta::milliseconds(59_999));
     let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
-    assert_eq!(outcome.failed_message_ids(), ["m1"], "not yet expired at exactly inProgressUntil");
+    assert_eq!(outcome.failed_message_ids(), ["m1"], "not yet expired a millisecond before its end");
 
-    h.clock.advance(TimeDelta::seconds(1));
+    h.clock.advance(TimeDelta::milliseconds(1));
     let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
     assert!(outcome.failed_message_ids().is_empty());
     assert_eq!(h.handler.applied(), [event.id()]);
@@ -239,18 +246,16 @@ async fn the_in_progress_window_comes_from_the_config() {
     let handler = Arc::new(RecordingHandler::default());
     let store = Arc::new(InMemoryIdempotencyStore::new());
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let config = ConsumerConfig::new("test").with_in_progress_for(Duration::from_secs(5));
+    let config =
+        ConsumerConfig::new("test").with_in_progress_for(Duration::from_secs(5)).with_retry(RetryPolicy::none());
     let processor = BatchProcessor::new(config, handler.clone(), store.clone()).with_clock(clock.clone());
     let event = order();
     handler.fail_order(event.data().order_id(), 1);
     processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
     // Staged as if the release had been lost: the window is 5 s.
-    let now = clock.now().timestamp();
+    let now = clock.now().timestamp_millis();
     let key = format!("test#{}", event.id());
-    store.insert(
-        &key,
-        StoredRecord { status: RecordStatus::InProgress, in_progress_until: now + 5, expires_at: now + 99 },
-    );
+    store.insert(&key, StoredRecord::in_progress("lost/m1", now + 5000, now / 1000 + 99));
     clock.advance(TimeDelta::seconds(6));
     let outcome = processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
     assert!(outcome.failed_message_ids().is_empty());
@@ -282,4 +287,149 @@ async fn many_messages_run_concurrently_within_the_bound() {
     let mut expected: Vec<_> = events.iter().map(|e| e.id()).collect();
     expected.sort();
     assert_eq!(applied, expected);
+}
+
+/// A harness whose processor parks in an in-memory DLQ and retries transient failures quickly.
+fn parking_harness(retry: RetryPolicy) -> (Harness, Arc<InMemoryDeadLetters>) {
+    let h = harness();
+    let dead_letters = Arc::new(InMemoryDeadLetters::new());
+    let config = ConsumerConfig::new("test").with_retry(retry);
+    let processor = BatchProcessor::new(config, h.handler.clone(), h.store.clone())
+        .with_clock(h.clock.clone())
+        .with_dead_letters(dead_letters.clone());
+    (Harness { processor, ..h }, dead_letters)
+}
+
+fn quick_retries(attempts: u32) -> RetryPolicy {
+    RetryPolicy { attempts, base: Duration::from_millis(2), cap: Duration::from_millis(5), ..RetryPolicy::default() }
+}
+
+#[tokio::test]
+async fn undecodable_and_unknown_messages_are_parked_with_their_reason_at_the_first_receive() {
+    let (h, dlq) = parking_harness(RetryPolicy::none());
+    let good = order();
+    let mut garbage = sqs_message("m2", "{ not json");
+    garbage.message_attributes.insert("event_type".into(), Default::default());
+    let batch = sqs_event(vec![
+        sqs_message("m1", good.to_json()),
+        garbage,
+        sqs_message("m3", order().to_json().replace("orders.OrderPlaced.v1", "orders.OrderPlaced.v9")),
+    ]);
+    let outcome = h.processor.process(batch).await;
+    assert!(outcome.failed_message_ids().is_empty(), "parked messages are handled: no redelivery");
+    assert_eq!((outcome.metrics.processed, outcome.metrics.parked, outcome.metrics.failed), (1, 2, 0));
+    let parked = dlq.parked();
+    let ids: Vec<_> = parked.iter().map(|(m, _)| m.message_id.as_deref().unwrap()).collect();
+    assert_eq!(ids, ["m2", "m3"]);
+    assert_eq!(parked[0].0.body.as_deref(), Some("{ not json"), "the body as received");
+    assert!(parked[0].0.message_attributes.contains_key("event_type"), "attributes as received");
+    assert!(parked[0].1.reason.starts_with("undecodable message: "), "{}", parked[0].1.reason);
+    assert!(parked[1].1.reason.contains("v9"), "{}", parked[1].1.reason);
+    assert_eq!(parked[0].1.consumer, "test");
+    assert_eq!(parked[0].1.failed_at, h.clock.now());
+    assert_eq!(h.handler.applied(), [good.id()]);
+    assert!(!FAILURE_CONSUMER_ATTRIBUTE.is_empty());
+}
+
+#[tokio::test]
+async fn a_parked_fifo_message_no_longer_blocks_its_group() {
+    let (h, dlq) = parking_harness(RetryPolicy::none());
+    let next = order();
+    let batch = sqs_event(vec![fifo_message("a0", "A", "garbage"), fifo_message("a1", "A", next.to_json())]);
+    let outcome = h.processor.process(batch).await;
+    assert!(outcome.failed_message_ids().is_empty());
+    assert_eq!(dlq.parked().len(), 1);
+    assert_eq!(h.handler.applied(), [next.id()]);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_parked_once_and_its_claim_released_for_a_redrive() {
+    let (h, dlq) = parking_harness(quick_retries(4));
+    let event = order();
+    h.handler.fail_order_permanently(event.data().order_id());
+    let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
+    assert!(outcome.failed_message_ids().is_empty());
+    assert_eq!((outcome.metrics.parked, outcome.metrics.retried), (1, 0), "a permanent failure is not retried");
+    let parked = dlq.parked();
+    assert_eq!(parked.len(), 1);
+    assert!(parked[0].1.reason.contains("the card was removed from the wallet"), "{}", parked[0].1.reason);
+    assert!(h.store.is_empty(), "released: a redriven copy is applied, not skipped");
+}
+
+#[tokio::test]
+async fn when_parking_fails_the_message_goes_back_to_sqs() {
+    let (h, dlq) = parking_harness(RetryPolicy::none());
+    dlq.fail(true);
+    let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", "garbage")])).await;
+    assert_eq!(outcome.failed_message_ids(), ["m1"]);
+    assert_eq!((outcome.metrics.parked, outcome.metrics.failed), (0, 1));
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_within_the_invocation() {
+    let (h, dlq) = parking_harness(quick_retries(4));
+    let event = order();
+    h.handler.fail_order(event.data().order_id(), 3);
+    let outcome = h.processor.process(sqs_event(vec![sqs_message("m1", event.to_json())])).await;
+    assert!(outcome.failed_message_ids().is_empty());
+    assert_eq!((outcome.metrics.processed, outcome.metrics.retried), (1, 3));
+    assert_eq!(h.handler.applied(), [event.id()], "applied once");
+    assert!(dlq.parked().is_empty());
+
+    // One failure more than the attempts: back to SQS, the claim released.
+    let other = order();
+    h.handler.fail_order(other.data().order_id(), 4);
+    let outcome = h.processor.process(sqs_event(vec![sqs_message("m2", other.to_json())])).await;
+    assert_eq!(outcome.failed_message_ids(), ["m2"]);
+    assert_eq!(outcome.metrics.retried, 3);
+    assert!(h.store.get(&format!("test#{}", other.id())).is_none());
+}
+
+#[tokio::test]
+async fn no_retry_starts_that_would_not_leave_the_reserve_before_the_deadline() {
+    let (h, _dlq) = parking_harness(quick_retries(4));
+    let event = order();
+    h.handler.fail_order(event.data().order_id(), 1);
+    // 1.5 s left: less than the 2 s reserve.
+    let invocation = Invocation { request_id: "r1".into(), deadline_ms: Some(h.clock.now().timestamp_millis() + 1500) };
+    let outcome = h.processor.process_in(sqs_event(vec![sqs_message("m1", event.to_json())]), &invocation).await;
+    assert_eq!(outcome.failed_message_ids(), ["m1"]);
+    assert_eq!(outcome.metrics.retried, 0);
+}
+
+/// Reads the claim while the event is being applied.
+struct PeekingHandler {
+    store: Arc<InMemoryIdempotencyStore>,
+    seen: Mutex<Option<StoredRecord>>,
+}
+
+#[async_trait]
+impl EventHandler for PeekingHandler {
+    async fn handle(&self, event: &OrderEvent) -> Result<(), HandlerError> {
+        *self.seen.lock().unwrap() = self.store.get(&format!("test#{}", event.id()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn in_lambda_a_claim_lasts_until_the_deadline_plus_the_margin_and_names_its_receive() {
+    let store = Arc::new(InMemoryIdempotencyStore::new());
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let handler = Arc::new(PeekingHandler { store: store.clone(), seen: Mutex::new(None) });
+    let processor =
+        BatchProcessor::new(ConsumerConfig::new("test"), handler.clone(), store.clone()).with_clock(clock.clone());
+    let deadline_ms = clock.now().timestamp_millis() + 10_000;
+    let mut context = Context::default();
+    context.request_id = "req-7".into();
+    context.deadline = u64::try_from(deadline_ms).unwrap();
+    let event = order();
+    let response =
+        processor.handle(LambdaEvent::new(sqs_event(vec![sqs_message("m1", event.to_json())]), context)).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let claim = handler.seen.lock().unwrap().clone().expect("claimed while applied");
+    assert_eq!(claim.status, RecordStatus::InProgress);
+    let margin_ms = i64::try_from(CLAIM_MARGIN.as_millis()).unwrap();
+    assert_eq!(claim.in_progress_until_ms, deadline_ms + margin_ms, "not the 60 s visibility timeout");
+    assert_eq!(claim.owner.as_deref(), Some("req-7/m1"));
+    assert_eq!(store.get(&format!("test#{}", event.id())).unwrap().status, RecordStatus::Completed);
 }

@@ -4,8 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "dynamodb")]
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow_consumer::testing::dynamodb::{create_table, delete_table, local_client};
-use orderflow_consumer::{BeginOutcome, DynamoDbIdempotencyStore, IdempotencyStore};
+use orderflow_consumer::{BeginOutcome, Claim, CompleteOutcome, DynamoDbIdempotencyStore, IdempotencyStore};
+
+fn claim<'a>(key: &'a str, owner: &'a str, now_ms: i64, until_ms: i64) -> Claim<'a> {
+    Claim { key, owner, now_ms, until_ms, expires_at: 10_000 }
+}
 
 #[tokio::test]
 #[ignore = "needs DynamoDB at AWS_ENDPOINT_URL (localstack/start)"]
@@ -14,14 +19,21 @@ async fn conditional_claims_against_dynamodb() {
     let table = create_table(&client, "idempotency", "pk").await;
     let store = DynamoDbIdempotencyStore::new(client.clone(), &table);
 
-    assert_eq!(store.begin("t#1", 100, 160, 10_000).await.unwrap(), BeginOutcome::Acquired);
-    assert_eq!(store.begin("t#1", 160, 220, 10_000).await.unwrap(), BeginOutcome::InProgressElsewhere);
-    assert_eq!(store.begin("t#1", 161, 221, 10_000).await.unwrap(), BeginOutcome::Acquired, "expired claim");
-    store.complete("t#1", 170_123, 20_000).await.unwrap();
+    assert_eq!(store.begin(&claim("t#1", "a", 100_000, 160_500)).await.unwrap(), BeginOutcome::Acquired);
+    assert_eq!(
+        store.begin(&claim("t#1", "b", 160_499, 220_000)).await.unwrap(),
+        BeginOutcome::InProgressElsewhere,
+        "a claim holds until its millisecond"
+    );
+    assert_eq!(store.begin(&claim("t#1", "b", 160_500, 220_000)).await.unwrap(), BeginOutcome::Acquired, "expired");
+    // a's claim was taken over: a can neither release nor complete b's.
+    assert!(!store.release("t#1", "a").await.unwrap());
+    assert_eq!(store.complete("t#1", "a", 170_000, 20_000).await.unwrap(), CompleteOutcome::HeldByOther);
+    assert_eq!(store.complete("t#1", "b", 170_123, 20_000).await.unwrap(), CompleteOutcome::Completed);
     let item = client
         .get_item()
         .table_name(&table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("t#1".into()))
+        .key("pk", AttributeValue::S("t#1".into()))
         .send()
         .await
         .unwrap()
@@ -29,13 +41,29 @@ async fn conditional_claims_against_dynamodb() {
         .unwrap();
     assert_eq!(item["completedAtMs"].as_n().unwrap(), "170123", "hop times are read from it");
     assert_eq!(item["completedAt"].as_n().unwrap(), "170");
-    assert_eq!(store.begin("t#1", 10_000, 10_060, 20_000).await.unwrap(), BeginOutcome::AlreadyCompleted);
-    store.release("t#1").await.unwrap();
-    assert_eq!(store.begin("t#1", 10_000, 10_060, 20_000).await.unwrap(), BeginOutcome::AlreadyCompleted);
+    assert_eq!(store.complete("t#1", "a", 180_000, 20_000).await.unwrap(), CompleteOutcome::AlreadyCompleted);
+    assert_eq!(store.begin(&claim("t#1", "c", 10_000_000, 10_060_000)).await.unwrap(), BeginOutcome::AlreadyCompleted);
+    assert!(!store.release("t#1", "c").await.unwrap(), "a COMPLETED record is never released");
+    assert_eq!(store.begin(&claim("t#1", "c", 10_000_000, 10_060_000)).await.unwrap(), BeginOutcome::AlreadyCompleted);
 
-    assert_eq!(store.begin("t#2", 100, 160, 10_000).await.unwrap(), BeginOutcome::Acquired);
-    store.release("t#2").await.unwrap();
-    assert_eq!(store.begin("t#2", 101, 161, 10_000).await.unwrap(), BeginOutcome::Acquired, "released");
+    assert_eq!(store.begin(&claim("t#2", "a", 100_000, 160_000)).await.unwrap(), BeginOutcome::Acquired);
+    assert!(store.release("t#2", "a").await.unwrap());
+    assert_eq!(store.begin(&claim("t#2", "b", 101_000, 161_000)).await.unwrap(), BeginOutcome::Acquired, "released");
+
+    // A claim written before milliseconds and owners: `inProgressUntil` in seconds, held through
+    // that second, then taken over.
+    client
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("t#3".into()))
+        .item("status", AttributeValue::S("IN_PROGRESS".into()))
+        .item("inProgressUntil", AttributeValue::N("160".into()))
+        .item("expiresAt", AttributeValue::N("10000".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.begin(&claim("t#3", "a", 160_999, 200_000)).await.unwrap(), BeginOutcome::InProgressElsewhere);
+    assert_eq!(store.begin(&claim("t#3", "a", 161_000, 200_000)).await.unwrap(), BeginOutcome::Acquired);
 
     delete_table(&client, &table).await;
 }
