@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use lambda_http::{Error, service_fn};
 use order_api::OrderApi;
 use order_api::adapters::dynamodb::DynamoOrderStore;
@@ -10,7 +9,7 @@ use order_api::adapters::event_store::DynamoDbEventHistory;
 use order_api::config::Config;
 use order_api::ports::UuidV7Ids;
 use order_api::service::Dependencies;
-use orderflow_kit::{Env, SystemClock};
+use orderflow_kit::{Env, SystemClock, aws};
 use orderflow_outbox::{DynamoDbOutbox, SnsPublisher, StdoutMetrics};
 
 #[tokio::main]
@@ -18,14 +17,18 @@ async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
     let config =
         Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws); the endpoint
+    // comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
+    let aws = aws::load_for_function().await;
+    // The publish after the commit may fail: the outbox entry is committed and the relay
+    // publishes it. So it gives up within about a second instead of holding the answer.
+    let sns = aws_sdk_sns::Client::new(&aws::with_timeouts(&aws, aws::ClientTimeouts::best_effort()));
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let deps = Dependencies {
         store: Arc::new(DynamoOrderStore::new(dynamodb.clone(), config.tables.clone())),
         outbox: Arc::new(DynamoDbOutbox::new(dynamodb.clone(), config.tables.outbox.clone())),
         events: Arc::new(DynamoDbEventHistory::new(dynamodb, config.event_store_table.clone())),
-        publisher: Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn.clone())),
+        publisher: Arc::new(SnsPublisher::new(sns, config.topic_arn.clone())),
         metrics: Arc::new(StdoutMetrics),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Ids),

@@ -1,9 +1,9 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_observability::init_tracing();
-    // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
-    let aws = aws_config::load_from_env().await;
+    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws).
+    let aws = orderflow_kit::aws::load_for_function().await;
     let processor = order_lifecycle::processor_from_env(&aws)
         .inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    orderflow_consumer::run(processor).await
+    orderflow_consumer::run(processor, &aws).await
 }

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, service_fn};
 use orderflow_kit::{Env, SystemClock};
 use orderflow_outbox::{DynamoDbOutbox, Relay, SnsPublisher, StdoutMetrics};
@@ -12,8 +11,8 @@ async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
     let config =
         Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
-    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws).
+    let aws = orderflow_kit::aws::load_for_function().await;
     let relay = Relay::new(
         Arc::new(DynamoDbOutbox::new(aws_sdk_dynamodb::Client::new(&aws), config.outbox_table)),
         Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn)),
