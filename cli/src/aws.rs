@@ -57,7 +57,13 @@ pub struct Peeked {
     pub body: String,
     pub sent_at: Option<DateTime<Utc>>,
     pub receive_count: Option<u32>,
+    /// `orderflow_failure_reason`: why the consumer parked it (absent when SQS moved it).
+    pub failure_reason: Option<String>,
 }
+
+/// The message attribute a consumer writes on a message it parks in its DLQ: why it gave up
+/// (`orderflow_consumer::FAILURE_REASON_ATTRIBUTE`).
+const FAILURE_REASON_ATTRIBUTE: &str = "orderflow_failure_reason";
 
 /// The deployed stack and the clients to reach it.
 pub struct Backend {
@@ -299,15 +305,13 @@ impl Backend {
                 if !arn.starts_with("arn:") {
                     continue; // PendingConfirmation
                 }
-                let attributes = self
-                    .sns
-                    .get_subscription_attributes()
-                    .subscription_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|error| CliError::aws(format!("SNS GetSubscriptionAttributes {arn}"), error))?
-                    .attributes
-                    .unwrap_or_default();
+                let attributes = match self.sns.get_subscription_attributes().subscription_arn(arn).send().await {
+                    Ok(output) => output.attributes.unwrap_or_default(),
+                    // Unsubscribed between the listing and this read (a stack being deleted or
+                    // updated): it receives nothing any more, so it is no subscriber.
+                    Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found_exception()) => continue,
+                    Err(error) => return Err(CliError::aws(format!("SNS GetSubscriptionAttributes {arn}"), error)),
+                };
                 let policy = FilterPolicy::parse(attributes.get("FilterPolicy").map(String::as_str))
                     .map_err(|source| CliError::InvalidPolicy { consumer: endpoint.to_owned(), source })?;
                 // A policy on the message body is not evaluated here: say so rather than guess.
@@ -381,6 +385,7 @@ impl Backend {
                 .visibility_timeout(0)
                 .wait_time_seconds(0)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names(FAILURE_REASON_ATTRIBUTE)
                 .send()
                 .await
                 .map_err(|error| CliError::aws(format!("SQS ReceiveMessage {}", queue_name(url)), error))?;
@@ -399,9 +404,20 @@ impl Backend {
                     .and_then(DateTime::from_timestamp_millis);
                 let receive_count =
                     attribute(MessageSystemAttributeName::ApproximateReceiveCount).and_then(|n| n.parse().ok());
+                let failure_reason = message
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|attributes| attributes.get(FAILURE_REASON_ATTRIBUTE))
+                    .and_then(|value| value.string_value.clone());
                 seen.insert(
                     message_id.clone(),
-                    Peeked { message_id, body: message.body.unwrap_or_default(), sent_at, receive_count },
+                    Peeked {
+                        message_id,
+                        body: message.body.unwrap_or_default(),
+                        sent_at,
+                        receive_count,
+                        failure_reason,
+                    },
                 );
             }
             idle_rounds = if seen.len() == before { idle_rounds + 1 } else { 0 };
@@ -478,11 +494,36 @@ impl Backend {
 
     // --- redrive ------------------------------------------------------------------------------
 
-    pub async fn start_redrive(&self, source_arn: &str, rate: Option<i32>) -> Result<String, CliError> {
+    /// The ARN of the one queue whose redrive policy names this DLQ; `None` if none or several.
+    pub async fn dead_letter_source_arn(&self, dlq_url: &str) -> Result<Option<String>, CliError> {
+        let sources = self
+            .sqs
+            .list_dead_letter_source_queues()
+            .queue_url(dlq_url)
+            .send()
+            .await
+            .map_err(|error| CliError::aws(format!("SQS ListDeadLetterSourceQueues {}", queue_name(dlq_url)), error))?
+            .queue_urls;
+        match sources.as_slice() {
+            [source] => Ok(Some(self.queue_arn_and_depth(source).await?.0)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Moves the DLQ's messages back to `destination_arn`, or, without one, to the queue each
+    /// came from. A message the consumer parked itself (SendMessage) has no "came from" that SQS
+    /// knows, so the caller names the source queue whenever it can.
+    pub async fn start_redrive(
+        &self,
+        source_arn: &str,
+        destination_arn: Option<&str>,
+        rate: Option<i32>,
+    ) -> Result<String, CliError> {
         let started = self
             .sqs
             .start_message_move_task()
             .source_arn(source_arn)
+            .set_destination_arn(destination_arn.map(str::to_owned))
             .set_max_number_of_messages_per_second(rate)
             .send()
             .await

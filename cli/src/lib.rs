@@ -140,7 +140,8 @@ async fn execute(cli: &Cli, style: Style, terminal: Terminal) -> Result<String, 
             Some(DlqCommand::Show { name, max }) => dlq_show(&backend, global, name, *max, style).await,
             Some(DlqCommand::Redrive { name, rate }) => {
                 let dlq = resolve_dlq(&backend, name).await?;
-                let task_handle = backend.start_redrive(&dlq.arn, *rate).await?;
+                let destination = backend.dead_letter_source_arn(&dlq.url).await?;
+                let task_handle = backend.start_redrive(&dlq.arn, destination.as_deref(), *rate).await?;
                 let started = RedriveStarted { name: dlq.name, source_arn: dlq.arn, task_handle };
                 Ok(if global.json { render::json(&started) } else { render::redrive_started(&started, style) })
             }
@@ -392,6 +393,8 @@ async fn dlq_show(
         let event = decode_body(&message.body);
         let needles = [event.event_id().unwrap_or_default(), message.message_id.as_str()];
         let reason = match (&shared_lines, &dlq.function) {
+            // Parked by the consumer: the reason travels with the message.
+            _ if message.failure_reason.is_some() => message.failure_reason.clone(),
             (Some(lines), _) => reason_from_logs(lines, &needles),
             (None, Some(function)) => {
                 let lines = backend.log_lines(function, since_of(message.sent_at), &needles).await?;
