@@ -1,5 +1,7 @@
 //! A poison message among good ones: the good messages of the batch are processed, the poison
-//! one is retried `maxReceiveCount` times and then lands in that consumer's DLQ.
+//! one is parked in that consumer's DLQ by the consumer itself at its first receive, with the
+//! reason attached (not after `maxReceiveCount` receives, which would take five visibility
+//! timeouts).
 //!
 //! A test binary of its own, run beside the others (scripts/e2e): it leaves one message in a
 //! DLQ, which the others recognise by its prefix and ignore.
@@ -69,7 +71,8 @@ async fn a_poison_message_reaches_the_dlq_and_the_rest_of_its_batch_is_processed
         assert_eq!(string(&reservation, "status"), "RESERVED");
     }
 
-    // The poison message needs maxReceiveCount receives, each after a visibility timeout.
+    // Parked at the first receive: it must be there well within one visibility timeout, where
+    // the redrive policy alone would need maxReceiveCount of them.
     let attributes = harness
         .sqs
         .get_queue_attributes()
@@ -89,11 +92,19 @@ async fn a_poison_message_reaches_the_dlq_and_the_rest_of_its_batch_is_processed
         .expect("the queue has a redrive policy");
     let max_receives =
         redrive["maxReceiveCount"].as_u64().or_else(|| redrive["maxReceiveCount"].as_str()?.parse().ok()).unwrap_or(5);
-    let patience = Duration::from_secs((max_receives + 1) * visibility + 30);
+    assert!(max_receives > 1, "the redrive policy stays as the safety net");
+    let patience = Duration::from_secs(visibility);
 
-    eventually(patience, "the poison message in the DLQ", || async {
-        harness.peek_queue(&dlq).await.iter().any(|body| body == &poison).then_some(())
+    let parked = eventually(patience, "the poison message in the DLQ", || async {
+        harness.peek_messages(&dlq).await.into_iter().find(|m| m.body.as_deref() == Some(poison.as_str()))
     })
     .await;
+    let attribute = |name: &str| {
+        parked.message_attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.string_value.clone())
+    };
+    assert_eq!(attribute("orderflow_failure_consumer").as_deref(), Some("inventory"), "{parked:?}");
+    let reason = attribute("orderflow_failure_reason").unwrap_or_default();
+    assert!(reason.starts_with("undecodable message"), "the reason travels with it: {reason}");
+    assert!(attribute("orderflow_failed_at").is_some(), "{parked:?}");
     assert_eq!(harness.stock(&sku).await, (7, 3), "the good messages reserved once each");
 }

@@ -74,7 +74,8 @@ async fn a_dead_letter_is_shown_with_its_reason_fixed_redriven_and_processed_onc
     .await
     .expect("SendMessage");
 
-    // maxReceiveCount receives, each a visibility timeout apart.
+    // Billing parks it at its first receive (a permanent failure); the patience allows the
+    // redrive policy's maxReceiveCount receives too, so this test is about redrive, not parking.
     let attributes = harness
         .sqs
         .get_queue_attributes()
