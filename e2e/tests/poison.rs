@@ -99,9 +99,8 @@ async fn a_poison_message_reaches_the_dlq_and_the_rest_of_its_batch_is_processed
         harness.peek_messages(&dlq).await.into_iter().find(|m| m.body.as_deref() == Some(poison.as_str()))
     })
     .await;
-    let attribute = |name: &str| {
-        parked.message_attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.string_value.clone())
-    };
+    let attribute =
+        |name: &str| parked.message_attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.string_value.clone());
     assert_eq!(attribute("orderflow_failure_consumer").as_deref(), Some("inventory"), "{parked:?}");
     let reason = attribute("orderflow_failure_reason").unwrap_or_default();
     assert!(reason.starts_with("undecodable message"), "the reason travels with it: {reason}");
