@@ -346,7 +346,8 @@ class Consumer:
         for q in self.queues():
             ids += [f"{q.prefix}{s}" for s in ("Dlq", "Queue", "QueuePolicy", "Subscription", "DlqNotEmptyAlarm",
                                                "QueueAgeAlarm")]
-        return ids + [f"{p}{s}" for s in ("LogGroup", "Role", "Function", "ErrorsAlarm", "ThrottlesAlarm")]
+        return ids + [f"{p}{s}" for s in ("LogGroup", "Role", "Function", "ErrorsAlarm", "ThrottlesAlarm",
+                                          "ParkedEventsAlarm", "FailedEventsAlarm")]
 
     def output_names(self) -> list[str]:
         names = []
@@ -894,6 +895,38 @@ _FUNCTION_ALARMS = """
       Statistic: Sum
       Period: 300
       EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+
+  # The consumer core's EMF metrics (namespace orderflow, dimension Service = SERVICE_NAME).
+  @P@ParkedEventsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: The @n@ consumer parked messages in its DLQ (a permanent failure or an undecodable body; orderflow dlq show @n@ says why)
+      Namespace: orderflow
+      MetricName: ParkedEvents
+      Dimensions: [{ Name: Service, Value: @n@ }]
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+
+  @P@FailedEventsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: The @n@ consumer returned messages to its queue every minute for 5 minutes (a dependency down, or retries not keeping up)
+      Namespace: orderflow
+      MetricName: FailedEvents
+      Dimensions: [{ Name: Service, Value: @n@ }]
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 5
+      DatapointsToAlarm: 5
       Threshold: 0
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching

@@ -597,12 +597,15 @@ def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, queues, 
     assert email["Condition"] == "HasAlarmEmail" and email["Properties"]["Protocol"] == "email"
 
 
-def test_each_consumer_has_its_four_alarms(sam_template, consumers):
+def test_each_consumer_has_its_alarms(sam_template, consumers):
     for c in consumers:
         p = c.pascal
         expected = {  # logical id -> (namespace, metric, dimension, target, threshold)
             f"{p}ErrorsAlarm": ("AWS/Lambda", "Errors", "FunctionName", {"Ref": f"{p}Function"}, 0),
             f"{p}ThrottlesAlarm": ("AWS/Lambda", "Throttles", "FunctionName", {"Ref": f"{p}Function"}, 0),
+            # The batch core's EMF metrics, under the consumer's SERVICE_NAME.
+            f"{p}ParkedEventsAlarm": ("orderflow", "ParkedEvents", "Service", c.name, 0),
+            f"{p}FailedEventsAlarm": ("orderflow", "FailedEvents", "Service", c.name, 0),
         }
         for q in c.queues():  # two per queue; a timer queue's age may include its delay (at most 900 s)
             age = 300 if q.delay is None else iu.delay_bound(q.delay, sam_template["Parameters"]) + 300
@@ -721,3 +724,17 @@ def test_the_order_api_reads_the_event_store_by_order_only(cfn):
                                                 {"Fn::Sub": "${EventStoreTable.Arn}/index/byOrder"}]
     # Nothing else of the store: the API never writes an event there.
     assert not [s for s in statements if s["Sid"] != "EventStore" and "EventStoreTable" in str(s["Resource"])]
+
+
+def test_the_outbox_backlog_and_deferred_publishes_are_alarmed(sam_template):
+    expected = {  # logical id -> (metric, Service, threshold)
+        "OutboxPendingAgeAlarm": ("OutboxOldestPendingAgeSeconds", "outbox-relay", 300),
+        "OutboxMalformedAlarm": ("OutboxMalformed", "outbox-relay", 0),
+        "OutboxPublishDeferredAlarm": ("OutboxPublishDeferred", "order-api", 0),
+    }
+    for alarm_id, (metric, service, threshold) in expected.items():
+        props = sam_template["Resources"][alarm_id]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == ("orderflow", metric), alarm_id
+        assert props["Dimensions"] == [{"Name": "Service", "Value": service}], alarm_id
+        assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold", alarm_id
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
