@@ -10,11 +10,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// returns `Ok`.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Worth retrying: throttling, a network error, a lost race.
+    /// Worth retrying: throttling, a network error, a lost race. Retried within the invocation
+    /// while its deadline allows, then by SQS.
     #[error("transient failure: {0}")]
     Transient(#[source] BoxError),
-    /// Will fail again on every delivery (a rejected recipient, a broken invariant): it ends in
-    /// the DLQ after `maxReceiveCount`, where someone has to look at it.
+    /// Will fail again on every delivery (a rejected recipient, a broken invariant): it is parked
+    /// in the consumer's DLQ at once with its reason, where someone has to look at it.
     #[error("permanent failure: {0}")]
     Permanent(#[source] BoxError),
 }
