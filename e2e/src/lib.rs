@@ -378,6 +378,21 @@ impl Harness {
         self.send(self.http.get(self.url(&format!("/orders/{order_id}")))).await
     }
 
+    /// `GET /orders/{id}` as a client that retries a 5xx does: under injected faults the API may
+    /// answer 503 when its read fails (the contract allows it), which says nothing about the
+    /// order. Up to 10 tries, 300 ms apart; the last answer otherwise.
+    pub async fn get_order_retrying(&self, order_id: Uuid) -> ApiResponse {
+        let mut response = self.get_order(order_id).await;
+        for _ in 0..9 {
+            if response.status < 500 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            response = self.get_order(order_id).await;
+        }
+        response
+    }
+
     /// The stack output `name`, or a message that says which part of the stack is missing.
     pub fn table(&self, output: &str) -> &str {
         self.stack.output(output)

@@ -116,8 +116,11 @@ impl Harness {
     ) -> Vec<String> {
         let mut problems = Vec::new();
         let mut problem = |text: String| problems.push(format!("order {order_id}: {text}"));
-        let response = self.get_order(order_id).await;
+        let response = self.get_order_retrying(order_id).await;
         let status = response.json["status"].as_str().unwrap_or("(none)").to_owned();
+        if response.status != 200 {
+            problem(format!("GET answered {} after retries: {}", response.status, response.json));
+        }
         let reason = response.json["statusReason"].as_str().map(str::to_owned);
         let payment = self.payment(order_id).await;
         let payment_status = payment.as_ref().map(|p| string(p, "status"));
