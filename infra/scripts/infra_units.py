@@ -904,7 +904,9 @@ _FUNCTION_ALARMS = """
   @P@ParkedEventsAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: The @n@ consumer parked messages in its DLQ (a permanent failure or an undecodable body; orderflow dlq show @n@ says why)
+      AlarmDescription: >-
+        The @n@ consumer parked messages in its DLQ (a permanent failure or an undecodable body;
+        orderflow dlq show @n@ says why)
       Namespace: orderflow
       MetricName: ParkedEvents
       Dimensions: [{ Name: Service, Value: @n@ }]
@@ -919,7 +921,9 @@ _FUNCTION_ALARMS = """
   @P@FailedEventsAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: The @n@ consumer returned messages to its queue every minute for 5 minutes (a dependency down, or retries not keeping up)
+      AlarmDescription: >-
+        The @n@ consumer returned messages to its queue every minute for 5 minutes (a dependency
+        down, or retries not keeping up)
       Namespace: orderflow
       MetricName: FailedEvents
       Dimensions: [{ Name: Service, Value: @n@ }]
