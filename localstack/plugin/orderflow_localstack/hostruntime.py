@@ -506,6 +506,10 @@ class HostRuntime:
         self._ready = threading.Event()  # set on the first GET /next of the current process
         self._init_error: dict | None = None
         self._exited = threading.Event()
+        # Makes "is this still the current process? then it exited" one step against a respawn:
+        # without it an old process's watcher could pass the check, the respawn clear `_exited`,
+        # and the watcher then set it for the new process, which would look dead at its init.
+        self._exit_lock = threading.Lock()
         self._stopped = threading.Event()
         self._pending: queue.Queue[_Invocation | None] = queue.Queue()
         self._current: _Invocation | None = None
@@ -601,7 +605,9 @@ class HostRuntime:
         env = dict(self.base_env)
         env["AWS_LAMBDA_RUNTIME_API"] = self.runtime_api
         self._ready.clear()
-        self._exited.clear()
+        with self._exit_lock:
+            self._proc = None  # an old watcher from here on sees it is not current
+            self._exited.clear()
         self._init_error = None
         old_pending, self._pending = self._pending, queue.Queue()
         old_pending.put(None)  # release a GET /next still parked by the previous process
@@ -673,9 +679,10 @@ class HostRuntime:
         except ChildProcessError:
             pass
         self._reap(proc)
-        if proc is not self._proc:
-            return
-        self._exited.set()
+        with self._exit_lock:
+            if proc is not self._proc:
+                return
+            self._exited.set()
         inv = self._current
         if inv is not None and not inv.done.is_set():
             if self._output is not None:
