@@ -15,7 +15,9 @@ async fn settled_order(harness: &Harness) -> (TestOrder, Uuid, String) {
     let sku = harness.create_sku(10).await;
     let order = TestOrder::new(vec![(sku.clone(), 2, 1999)]);
     let order_id = harness.place_order(&order).await;
-    eventually(Duration::from_secs(60), "the order's shipment and email", || async {
+    // Beside nine other suites a hop may fail transiently and wait out one visibility timeout
+    // (60 s) before its redelivery: the patience covers one.
+    eventually(Duration::from_secs(150), "the order's shipment and email", || async {
         let shipped = harness.shipment(order_id).await.is_some();
         let emailed = harness.notification(order_id).await.is_some_and(|n| string(&n, "status") == "SENT");
         let committed = harness.reservation(order_id).await.is_some_and(|r| string(&r, "status") == "COMMITTED");
