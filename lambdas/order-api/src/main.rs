@@ -17,9 +17,8 @@ async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
     let config =
         Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws); the endpoint
-    // comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
-    let aws = aws::load_for_function().await;
+    // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
+    let aws = aws_config::load_from_env().await;
     // The publish after the commit may fail: the outbox entry is committed and the relay
     // publishes it. So it gives up within about a second instead of holding the answer.
     let sns = aws_sdk_sns::Client::new(&aws::with_timeouts(&aws, aws::ClientTimeouts::best_effort()));

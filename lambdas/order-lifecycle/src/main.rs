@@ -1,8 +1,9 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_observability::init_tracing();
-    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws).
-    let aws = orderflow_kit::aws::load_for_function().await;
+    // The SDK's default timeouts: an attempt cut by a timeout and retried can repeat a call that
+    // succeeded (a second email), so these clients get none until every effect is idempotent.
+    let aws = aws_config::load_from_env().await;
     let processor = order_lifecycle::processor_from_env(&aws)
         .inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
     orderflow_consumer::run(processor, &aws).await

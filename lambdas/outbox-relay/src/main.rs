@@ -11,8 +11,9 @@ async fn main() -> Result<(), Error> {
     orderflow_observability::init_tracing();
     let config =
         Config::from_env(Env::process()).inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    // Timeouts and retries sized to the function's own timeout (orderflow_kit::aws).
-    let aws = orderflow_kit::aws::load_for_function().await;
+    // The SDK's default timeouts: an attempt cut by a timeout and retried can repeat a call that
+    // succeeded (a second email), so these clients get none until every effect is idempotent.
+    let aws = aws_config::load_from_env().await;
     let relay = Relay::new(
         Arc::new(DynamoDbOutbox::new(aws_sdk_dynamodb::Client::new(&aws), config.outbox_table)),
         Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn)),
