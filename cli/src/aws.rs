@@ -470,16 +470,7 @@ impl Backend {
     /// The function that consumes a DLQ's source queue (its SQS event source mapping), for a
     /// DLQ the stack's outputs do not name; `None` if there is none to be found.
     pub async fn function_for_dlq(&self, dlq_url: &str) -> Result<Option<String>, CliError> {
-        let sources = self
-            .sqs
-            .list_dead_letter_source_queues()
-            .queue_url(dlq_url)
-            .send()
-            .await
-            .map_err(|error| CliError::aws(format!("SQS ListDeadLetterSourceQueues {}", queue_name(dlq_url)), error))?
-            .queue_urls;
-        let Some(source) = sources.into_iter().next() else { return Ok(None) };
-        let (source_arn, _) = self.queue_arn_and_depth(&source).await?;
+        let Some(source_arn) = self.dead_letter_source_arn(dlq_url).await? else { return Ok(None) };
         let mappings = self
             .lambda
             .list_event_source_mappings()
