@@ -20,8 +20,12 @@ async fn main() -> Result<(), Error> {
     // The endpoint comes from the standard AWS_ENDPOINT_URL when set (LocalStack).
     let aws = aws_config::load_from_env().await;
     // The publish after the commit may fail: the outbox entry is committed and the relay
-    // publishes it. So it gives up within about a second instead of holding the answer.
-    let sns = aws_sdk_sns::Client::new(&aws::with_timeouts(&aws, aws::ClientTimeouts::best_effort()));
+    // publishes it. So it gives up well before the function times out instead of holding the
+    // answer into a 5xx.
+    let timeouts = aws::ClientTimeouts::after_commit(aws::function_timeout(
+        std::env::var(aws::FUNCTION_TIMEOUT_VAR).ok().as_deref(),
+    ));
+    let sns = aws_sdk_sns::Client::new(&aws::with_timeouts(&aws, timeouts));
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let deps = Dependencies {
         store: Arc::new(DynamoOrderStore::new(dynamodb.clone(), config.tables.clone())),
