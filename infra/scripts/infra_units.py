@@ -345,7 +345,7 @@ class Consumer:
         ids = [t.logical_id for t in self.tables]
         for q in self.queues():
             ids += [f"{q.prefix}{s}" for s in ("Dlq", "Queue", "QueuePolicy", "Subscription", "DlqNotEmptyAlarm",
-                                               "QueueAgeAlarm")]
+                                               "DlqArrivalAlarm", "QueueAgeAlarm")]
         return ids + [f"{p}{s}" for s in ("LogGroup", "Role", "Function", "ErrorsAlarm", "ThrottlesAlarm",
                                           "ParkedEventsAlarm", "FailedEventsAlarm")]
 
@@ -741,6 +741,10 @@ _QUEUE = """
       Protocol: sqs
       Endpoint: !GetAtt @Q@Queue.Arn
       RawMessageDelivery: true
+      # A delivery SNS cannot make (queue deleted, policy or key refused) lands in the delivery
+      # DLQ, alarmed, instead of being dropped.
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt DeliveryDlq.Arn
 @FILTER@
 """
 
@@ -850,6 +854,32 @@ _QUEUE_ALARMS = """
       TreatMissingData: notBreaching
       AlarmActions: [!Ref AlarmTopic]
       OKActions: [!Ref AlarmTopic]
+
+  # The not-empty alarm stays in ALARM while anything waits; this one goes back to OK within a
+  # minute and fires again on the next arrival, so a second dead letter is not silent.
+  @Q@DlqArrivalAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: A new @T@ @LABEL@message reached the DLQ (fires on every arrival)
+      Metrics:
+        - Id: visible
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: AWS/SQS
+              MetricName: ApproximateNumberOfMessagesVisible
+              Dimensions: [{ Name: QueueName, Value: !GetAtt @Q@Dlq.QueueName }]
+            Period: 60
+            Stat: Maximum
+        - Id: arrivals
+          Label: messages added to the DLQ in the minute
+          Expression: DIFF(FILL(visible, 0))
+          ReturnData: true
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
 
   @Q@QueueAgeAlarm:
     Type: AWS::CloudWatch::Alarm

@@ -442,7 +442,8 @@ def test_units_lists_functions_consumers_and_dlq_outputs():
     assert _units("consumers") == [c.name for c in consumers]
     assert _units("functions") == iu.template_functions(doc)
     assert set(_units("functions")) == {"order-api", "outbox-relay"} | {c.name for c in consumers}
-    assert _units("dlq-outputs") == [f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()]
+    # The topic's delivery DLQ first (hand-written), then every consumer's.
+    assert _units("dlq-outputs") == ["DeliveryDlqUrl"] + [f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()]
 
 
 def test_units_rejects_an_unknown_list():

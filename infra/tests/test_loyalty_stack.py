@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO / "infra" / "scripts"))
 import infra_units as iu  # noqa: E402
 
 STACK = REPO / "infra" / "stacks" / "loyalty.yaml"
-ORDERS_OUTPUTS = {"OrderEventsTopicArn", "IdempotencyTableName", "AlarmTopicArn"}
+ORDERS_OUTPUTS = {"OrderEventsTopicArn", "IdempotencyTableName", "AlarmTopicArn", "DeliveryDlqArn"}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,8 @@ def test_subscription_is_raw_and_filtered_on_order_confirmed_v1(sam):
         consts["EVENT_VERSION_ATTRIBUTE"]: [consts["ORDER_CONFIRMED_V1_VERSION"]],
     }
     assert ref_target(props["TopicArn"]) == "OrderEventsTopicArn"
+    # An event SNS cannot deliver here waits in the orders stack's delivery DLQ, as for its own queues.
+    assert ref_target(props["RedrivePolicy"]["deadLetterTargetArn"]) == "DeliveryDlqArn"
     assert sub["DependsOn"] == "LoyaltyQueuePolicy"
     [statement] = sam["Resources"]["LoyaltyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
@@ -168,7 +170,8 @@ def test_local_deploy_fills_the_side_stack_from_the_orders_stack(sam, monkeypatc
     monkeypatch.delenv("STACK_NAME", raising=False)
     cfg = local_deploy.settings(STACK, "orderflow-local-loyalty")
     outputs = {"OrderEventsTopicArn": "arn:aws:sns:us-east-1:000000000000:t", "IdempotencyTableName": "idem",
-               "AlarmTopicArn": "arn:aws:sns:us-east-1:000000000000:a", "OrdersTableName": "orders"}
+               "AlarmTopicArn": "arn:aws:sns:us-east-1:000000000000:a", "OrdersTableName": "orders",
+               "DeliveryDlqArn": "arn:aws:sqs:us-east-1:000000000000:d"}
     params = local_deploy.side_stack_parameters(cfg, sam["Parameters"], FakeCloudFormation(outputs), FakeKms())
     assert params == {
         "OrdersStackName": "orderflow-local",
@@ -176,6 +179,7 @@ def test_local_deploy_fills_the_side_stack_from_the_orders_stack(sam, monkeypatc
         "IdempotencyTableName": "idem",
         "AppKeyArn": "arn:aws:kms:us-east-1:000000000000:key/k-1",
         "AlarmTopicArn": outputs["AlarmTopicArn"],
+        "DeliveryDlqArn": outputs["DeliveryDlqArn"],
         "Architecture": "x86_64",
         "LogLevel": "info",
     }

@@ -43,7 +43,8 @@ HAND_ENV = {
 
 def test_every_queue_is_encrypted(cfn, queues):
     all_queues = resources(cfn, "AWS::SQS::Queue")
-    assert len(all_queues) == 2 * len(queues)  # a queue and a DLQ each (a timer is a second pair), nothing else
+    # A queue and a DLQ each (a timer is a second pair), plus the topic's delivery DLQ; nothing else.
+    assert len(all_queues) == 2 * len(queues) + 1
     queues = all_queues
     for name, q in queues.items():
         p = q["Properties"]
@@ -57,6 +58,9 @@ def test_every_work_queue_has_a_dlq(cfn, queues):
             for q in queues.values() if "RedrivePolicy" in q["Properties"]}
     for name, q in queues.items():
         p = q["Properties"]
+        if name == "DeliveryDlq":  # SNS's, not SQS's: no queue redrives into it, and it redrives nowhere
+            assert "RedrivePolicy" not in p and p["MessageRetentionPeriod"] == DLQ_RETENTION
+            continue
         if name in dlqs:
             assert "RedrivePolicy" not in p, f"{name}: a DLQ must not redrive further"
             assert p["MessageRetentionPeriod"] == DLQ_RETENTION, name
@@ -192,6 +196,25 @@ def test_subscriptions_wait_for_their_queue_policy(sam_template, queues):
     for c, q in queues:
         sub = sam_template["Resources"][f"{q.prefix}Subscription"]
         assert sub["DependsOn"] == f"{q.prefix}QueuePolicy", c.name  # else SNS may deliver before it may
+
+
+def test_every_subscription_redrives_undeliverable_events_to_the_delivery_dlq(cfn, queues):
+    subs = {k: v for k, v in resources(cfn, "AWS::SNS::Subscription").items() if v["Properties"]["Protocol"] == "sqs"}
+    assert len(subs) == len(queues)
+    for name, s in subs.items():
+        assert ref_target(s["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) == "DeliveryDlq", name
+    dlq = cfn["Resources"]["DeliveryDlq"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 1209600 and ref_target(dlq["KmsMasterKeyId"]) == "AppKey"
+    # SNS itself writes there, so the queue's policy admits the topic (checked with the others below).
+    policy = cfn["Resources"]["DeliveryDlqPolicy"]["Properties"]
+    assert [ref_target(q) for q in policy["Queues"]] == ["DeliveryDlq"]
+    # Both the delivery DLQ and a failure to reach it are alarmed.
+    not_empty = cfn["Resources"]["DeliveryDlqNotEmptyAlarm"]["Properties"]
+    assert ref_target(not_empty["Dimensions"][0]["Value"]) == "DeliveryDlq"
+    assert not_empty["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    lost = cfn["Resources"]["EventsRedriveToDlqFailedAlarm"]["Properties"]
+    assert (lost["Namespace"], lost["MetricName"]) == ("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq")
+    assert lost["Dimensions"][0]["Name"] == "TopicName"
 
 
 def test_queue_policies_admit_only_the_topic(cfn, case):
@@ -586,8 +609,10 @@ def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, queues, 
     for name, a in resources(cfn, "AWS::CloudWatch::Alarm").items():
         p = a["Properties"]
         assert [ref_target(x) for x in p["AlarmActions"]] == ["AlarmTopic"], name
-        dim = ref_target(p["Dimensions"][0]["Value"])
-        covered.add((p["MetricName"], dim))
+        # A metric-math alarm names its metrics under Metrics; a plain one at the top.
+        metrics = [m["MetricStat"]["Metric"] for m in p.get("Metrics", []) if "MetricStat" in m] or [p]
+        for metric in metrics:
+            covered.add((metric["MetricName"], ref_target(metric["Dimensions"][0]["Value"])))
     for _, q in queues:
         assert ("ApproximateNumberOfMessagesVisible", f"{q.prefix}Dlq") in covered
         assert ("ApproximateAgeOfOldestMessage", f"{q.prefix}Queue") in covered
@@ -613,6 +638,16 @@ def test_each_consumer_has_its_alarms(sam_template, consumers):
                                                        {"Fn::GetAtt": [f"{q.prefix}Dlq", "QueueName"]}, 0)
             expected[f"{q.prefix}QueueAgeAlarm"] = ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
                                                     {"Fn::GetAtt": [f"{q.prefix}Queue", "QueueName"]}, age)
+            arrival = sam_template["Resources"][f"{q.prefix}DlqArrivalAlarm"]["Properties"]
+            visible, arrivals = arrival["Metrics"]
+            assert visible["MetricStat"]["Metric"] == {
+                "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{q.prefix}Dlq", "QueueName"]}}]}
+            assert visible["ReturnData"] is False and arrivals["ReturnData"] is True
+            # Fires when the count rises, so each new dead letter alarms, not only the first.
+            assert arrivals["Expression"] == "DIFF(FILL(visible, 0))"
+            assert (arrival["Threshold"], arrival["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+            assert arrival["AlarmActions"] == [{"Ref": "AlarmTopic"}], q.prefix
         for alarm_id, (namespace, metric, dimension, target, threshold) in expected.items():
             a = sam_template["Resources"][alarm_id]
             assert a["Type"] == "AWS::CloudWatch::Alarm", alarm_id
@@ -675,7 +710,8 @@ def test_every_consumer_has_its_outputs(sam_template, consumers):
         for name, target in expected.items():
             assert outputs.get(name) == {"Value": {"Ref": target}}, name
     # Tools find the DLQs as every output ending in DlqUrl (infra/scripts/units dlq-outputs).
-    assert {n for n in outputs if n.endswith("DlqUrl")} == {f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()}
+    assert {n for n in outputs if n.endswith("DlqUrl")} == \
+        {f"{q.prefix}DlqUrl" for c in consumers for q in c.queues()} | {"DeliveryDlqUrl"}
     assert {f"{p}FunctionName" for p in ("OrderApi", "OutboxRelay")} <= set(outputs)
     for fn_id in HAND_FUNCTIONS:
         assert outputs[fn_id + "Name"]["Value"] == {"Ref": fn_id}
