@@ -679,11 +679,17 @@ def _fill(text: str, **values) -> list[str]:
     return "\n".join(lines).split("\n")
 
 
+# A consumer's table is its state (reservations, payments, what was sent, ...): it outlives a
+# teardown and a replacement like the hand-written tables, and is protected against deletion on AWS
+# (infra/template.yaml, "Tables", says why; the README how to remove it on purpose).
 _TABLE = """
   @ID@:
     Type: AWS::DynamoDB::Table
+    DeletionPolicy: Retain
+    UpdateReplacePolicy: Retain
     Properties:
       BillingMode: PAY_PER_REQUEST
+      DeletionProtectionEnabled: !If [IsLocal, false, true]
       AttributeDefinitions:
 @DEFINITIONS@
       KeySchema:
@@ -994,10 +1000,14 @@ def check_references(consumers: list[Consumer], hand_doc: dict) -> None:
     """What only the template can answer: the tables of uses_tables and the timer's parameter exist."""
     resources = hand_doc.get("Resources") or {}
     parameters = hand_doc.get("Parameters") or {}
+    conditions = hand_doc.get("Conditions") or {}
     tables = {k for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::DynamoDB::Table"}
     tables |= {t.logical_id for c in consumers for t in c.tables}
     for c in consumers:
         where = f"consumers.yaml: consumer {c.name!r}"
+        if c.tables and "IsLocal" not in conditions:
+            raise ConsumerError(f"{where}: its tables' DeletionProtectionEnabled names the condition IsLocal "
+                                "(no protection on LocalStack), which the template does not define")
         for j, u in enumerate(c.uses_tables):
             if u.ref not in tables:
                 raise ConsumerError(f"{where}: uses_tables[{j}]: {u.ref} is not a table of the template "

@@ -221,6 +221,15 @@ def test_what_only_the_template_knows_is_checked_when_generating(old, new, messa
     assert message in str(error.value)
 
 
+def test_generated_tables_need_the_templates_is_local_condition():
+    """A table's deletion protection is off on LocalStack by the condition IsLocal of the
+    hand-written part: a template without it is refused before CloudFormation would be."""
+    consts = iu.rust_consts()
+    text = iu.TEMPLATE.read_text().replace("  IsLocal: !Equals", "  IsLocalStack: !Equals", 1)
+    with pytest.raises(iu.ConsumerError, match="consumer 'loyalty'.*condition IsLocal"):
+        iu.generate(text, _parse(GOOD), consts)
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("{ OrderPlaced: 1 }", "{ OrderShipped: 1 }", "unknown event type 'OrderShipped'"),
     ("{ OrderPlaced: 1 }", "{ OrderPlaced: 7 }", "OrderPlaced v7 is not in the events crate"),

@@ -602,6 +602,36 @@ def test_tables_follow_the_conventions(cfn, consumers):
             assert [g["IndexName"] for g in p.get("GlobalSecondaryIndexes", [])] == [g.name for g in t.gsis], t.name
 
 
+def test_every_table_outlives_a_teardown_and_a_replacement(cfn, sam_template, consumers):
+    """Each table holds business data (the template's "Tables" comment says what): deleting the
+    stack or an update that replaces a table keeps it, and on AWS a DeleteTable is refused until
+    someone turns the protection off on purpose. LocalStack stacks (IsLocal) are not protected."""
+    tables = resources(sam_template, "AWS::DynamoDB::Table")
+    assert set(HAND_TABLES) | {t.logical_id for c in consumers for t in c.tables} == set(tables)
+    for name, table in tables.items():
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+        # !If, not !Not [!Condition ...]: LocalStack's engine mis-evaluates nested conditions.
+        assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsLocal", False, True]}, name
+    assert sam_template["Conditions"]["IsLocal"] == {"Fn::Equals": [{"Ref": "Environment"}, "localstack"]}
+    # The SAM transform keeps the policies (they are what CloudFormation acts on).
+    for name in tables:
+        assert (cfn["Resources"][name]["DeletionPolicy"], cfn["Resources"][name]["UpdateReplacePolicy"]) \
+            == ("Retain", "Retain"), name
+
+
+def test_the_key_outlives_the_stack_and_its_alias_does_not(sam_template):
+    """A retained table is unreadable without its key, so the key is retained too; the alias is only
+    a name, and a retained one would block the next deploy under the same stack name."""
+    key = sam_template["Resources"]["AppKey"]
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert key["Properties"]["PendingWindowInDays"] == 7  # when deleted on purpose, a week to change one's mind
+    alias = sam_template["Resources"]["AppKeyAlias"]
+    assert alias.get("DeletionPolicy", "Delete") == "Delete"
+    for name, table in resources(sam_template, "AWS::DynamoDB::Table").items():
+        assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "AppKey"}, name
+
+
 # --- alarms -------------------------------------------------------------------------------------
 
 def test_alarms_cover_dlqs_queue_age_function_errors_and_throttles(cfn, queues, functions):
