@@ -804,3 +804,75 @@ def test_the_outbox_backlog_and_deferred_publishes_are_alarmed(sam_template):
         assert props["Dimensions"] == [{"Name": "Service", "Value": service}], alarm_id
         assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold", alarm_id
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+
+
+# --- errors API Gateway answers itself -------------------------------------------------------------
+
+# RFC 9110 reason phrases: an `about:blank` problem's title is its status's phrase (RFC 9457 4.2.1).
+STATUS_PHRASES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  413: "Content Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+                  500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout"}
+# The response types this API can produce (IAM authorization included), each with its status.
+GATEWAY_RESPONSE_STATUS = {
+    "REQUEST_TOO_LARGE": 413, "THROTTLED": 429, "QUOTA_EXCEEDED": 429,
+    "ACCESS_DENIED": 403, "MISSING_AUTHENTICATION_TOKEN": 403, "INVALID_SIGNATURE": 403, "EXPIRED_TOKEN": 403,
+    "INTEGRATION_TIMEOUT": 504, "INTEGRATION_FAILURE": 504, "API_CONFIGURATION_ERROR": 500,
+}
+ORDER_API_HTTP = REPO / "lambdas" / "order-api" / "src" / "http.rs"
+
+
+def _gateway_responses(cfn):
+    """The gateway responses as API Gateway gets them: in the OpenAPI body of the REST API (so every
+    deployment of the stage carries them)."""
+    body = cfn["Resources"]["OrderApi"]["Properties"]["Body"]
+    return body["x-amazon-apigateway-gateway-responses"]
+
+
+def _render(template):
+    """The body API Gateway sends: its simple substitution of the two variables used."""
+    assert set(re.findall(r"\$[A-Za-z.]+", template)) <= {"$context.requestId", "$context.error.messageString"}
+    return json.loads(template.replace("$context.error.messageString", json.dumps("Message from \"API Gateway\""))
+                      .replace("$context.requestId", "c0ffee-1"))
+
+
+def test_errors_api_gateway_answers_itself_are_problem_json(cfn):
+    responses = _gateway_responses(cfn)
+    assert set(responses) == set(GATEWAY_RESPONSE_STATUS) | {"DEFAULT_4XX", "DEFAULT_5XX"}
+    # No other gateway response resources: SAM redeploys would not carry them.
+    assert not resources(cfn, "AWS::ApiGateway::GatewayResponse")
+    function_types = set(re.findall(r'"(about:blank|urn:orderflow:problem:[a-z-]+)"', ORDER_API_HTTP.read_text()))
+    assert "about:blank" in function_types
+    for name, response in responses.items():
+        header = {"gatewayresponse.header.Content-Type": "'application/problem+json'"}
+        assert response["responseParameters"] == header, name
+        templates = response["responseTemplates"]
+        assert set(templates) == {"application/problem+json", "application/json"}, name
+        assert templates["application/json"] == templates["application/problem+json"], name
+        problem = _render(templates["application/problem+json"])
+        assert problem["requestId"] == "c0ffee-1", name
+        # The scheme of the function's own types: about:blank, or urn:orderflow:problem:<kebab-case>.
+        assert re.fullmatch(r"about:blank|urn:orderflow:problem:[a-z]+(-[a-z]+)*", problem["type"]), name
+        if name.startswith("DEFAULT_"):
+            # Whatever type it stands for: its status is unknown to the template, its message the detail.
+            assert "statusCode" not in response, name
+            assert set(problem) == {"type", "title", "detail", "requestId"}, name
+            assert problem["type"] == "urn:orderflow:problem:gateway-error", name
+            assert problem["detail"] == "Message from \"API Gateway\"", name
+            continue
+        status = GATEWAY_RESPONSE_STATUS[name]
+        assert response["statusCode"] == str(status), name
+        assert set(problem) == {"type", "title", "status", "detail", "requestId"}, name
+        assert (problem["type"], problem["title"], problem["status"]) == ("about:blank", STATUS_PHRASES[status], status)
+        # A fixed detail: API Gateway's message (ARNs for ACCESS_DENIED) never reaches the caller.
+        assert "$context.error" not in templates["application/problem+json"], name
+        assert problem["detail"] and problem["detail"][0].islower(), name  # written like the function's details
+    assert "65536 bytes" in _render(responses["REQUEST_TOO_LARGE"]["responseTemplates"]["application/json"])["detail"]
+    for name in ("INTEGRATION_TIMEOUT", "INTEGRATION_FAILURE"):  # the order may have been placed after all
+        assert "Idempotency-Key" in _render(responses[name]["responseTemplates"]["application/json"])["detail"]
+
+
+def test_the_contract_documents_the_gateway_errors():
+    text = HTTP_API_CONTRACT.read_text()
+    for name in GATEWAY_RESPONSE_STATUS:
+        assert f"`{name}`" in text, name
+    assert "urn:orderflow:problem:gateway-error" in text and "requestId" in text
