@@ -145,6 +145,16 @@ def test_the_role_is_least_privilege(sam):
     assert ref_target(statements["EncryptedDeadLetterQueue"]["Resource"]) == "AppKeyArn"
 
 
+def test_the_side_stack_publishes_nothing(sam):
+    """The orders stack's topic policy admits only its own producers: a side stack has no role
+    that publishes, nor a policy of its own on that topic."""
+    assert not resources(sam, "AWS::SNS::TopicPolicy")
+    for role in resources(sam, "AWS::IAM::Role").values():
+        for pol in role["Properties"]["Policies"]:
+            for st in pol["PolicyDocument"]["Statement"]:
+                assert not [a for a in as_list(st["Action"]) if a.startswith("sns:")], st["Sid"]
+
+
 def test_the_dlq_alarm_notifies_the_orders_alarm_topic(sam):
     alarm = sam["Resources"]["LoyaltyDlqNotEmptyAlarm"]["Properties"]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0

@@ -238,6 +238,54 @@ def test_queue_policies_admit_only_the_topic(cfn, case):
         assert cfn["Resources"][f"{q.prefix}QueuePolicy"]["Properties"]["Queues"] == [{"Ref": f"{q.prefix}Queue"}]
 
 
+def _roles_allowed_to_publish(cfn):
+    """Roles whose own policy allows sns:Publish on the order topic."""
+    roles = set()
+    for name, role in resources(cfn, "AWS::IAM::Role").items():
+        for pol in role["Properties"].get("Policies", []):
+            for st in as_list(pol["PolicyDocument"]["Statement"]):
+                if st["Effect"] == "Allow" and "sns:Publish" in as_list(st["Action"]) \
+                        and "OrderEventsTopic" in {ref_target(r) for r in as_list(st["Resource"])}:
+                    roles.add(name)
+    return roles
+
+
+def test_only_the_producers_may_publish_to_the_topic(cfn, case, consumers):
+    """The topic policy refuses sns:Publish to every principal but the roles that publish (the
+    order API, the relay, each consumer with `publishes`), so nobody else in the account can inject
+    an event every consumer would act on; it refuses nothing else."""
+    policies = resources(cfn, "AWS::SNS::TopicPolicy")
+    assert list(policies) == ["OrderEventsTopicPolicy"]
+    props = policies["OrderEventsTopicPolicy"]["Properties"]
+    assert [ref_target(t) for t in props["Topics"]] == ["OrderEventsTopic"]
+    (statement,) = props["PolicyDocument"]["Statement"]
+    assert {k: v for k, v in statement.items() if k != "Condition"} == {
+        "Sid": "OnlyProducersPublish", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+        "Resource": {"Ref": "OrderEventsTopic"}}
+    (operator,) = statement["Condition"]
+    assert operator == "ArnNotEquals"
+    (key,) = statement["Condition"][operator]
+    assert key == "aws:PrincipalArn"  # the role, whatever the session (each invocation's)
+    allowed = statement["Condition"][operator][key]
+    assert all(a == {"Fn::GetAtt": [ref_target(a), "Arn"]} for a in allowed), allowed
+    allowed = [ref_target(a) for a in allowed]
+    assert len(allowed) == len(set(allowed))
+    # Exactly the roles IAM lets publish: a new producer is admitted, a consumer that stops is not.
+    assert set(allowed) == _roles_allowed_to_publish(cfn)
+    producers = {"OrderApiRole", "OutboxRelayRole"} | {f"{c.pascal}Role" for c in consumers if c.publishes}
+    if case.name == "repo":
+        assert set(allowed) == producers == {"OrderApiRole", "OutboxRelayRole", "InventoryRole", "BillingRole",
+                                             "OrderLifecycleRole"}
+    else:  # the throwaway entry publishes through an extra statement, without `publishes`
+        assert set(allowed) == producers | {"PointsRole"}
+    # Every function told the topic's ARN to publish to is one of them.
+    for fn_id, fn in resources(cfn, "AWS::Lambda::Function").items():
+        if "ORDER_EVENTS_TOPIC_ARN" in fn["Properties"].get("Environment", {}).get("Variables", {}):
+            assert ref_target(fn["Properties"]["Role"]) in allowed, fn_id
+    # The alarm topic keeps SNS's default policy: CloudWatch publishes there.
+    assert not [p for p in policies.values() if "AlarmTopic" in {ref_target(t) for t in p["Properties"]["Topics"]}]
+
+
 def test_topics_are_encrypted(cfn):
     for name, t in resources(cfn, "AWS::SNS::Topic").items():
         assert t["Properties"].get("KmsMasterKeyId"), name
