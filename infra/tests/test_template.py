@@ -534,6 +534,23 @@ def test_architecture_parameter_defaults_to_arm64(sam_template):
         assert name in sam_template["Parameters"], name
 
 
+def test_the_sender_is_a_verified_ses_identity_and_the_only_one_used(sam_template, consumers):
+    """SES sends only from a verified identity: the parameter says so, and the notification role may
+    send as that address or its domain, nothing else."""
+    p = sam_template["Parameters"]["SenderEmail"]
+    assert "verified" in p["Description"] and "cannot be verified" in p["Description"]
+    env = sam_template["Resources"]["NotificationFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    statements = sam_template["Resources"]["NotificationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    ses = [st for st in statements["Statement"] if any(a.startswith("ses:") for a in as_list(st["Action"]))]
+    (statement,) = ses
+    identities = [r["Fn::Sub"] if isinstance(r["Fn::Sub"], str) else r["Fn::Sub"][0] for r in statement["Resource"]]
+    assert [i.rsplit(":identity/", 1)[1] for i in identities] == ["${SenderEmail}", "${Domain}"]
+    # Notification runs the fewest batches SQS allows: the SES send rate, not Lambda, is its limit.
+    (notification,) = [c for c in consumers if c.name == "notification"]
+    assert notification.max_concurrency == 2
+
+
 def test_settle_timeout_parameter_is_bounded_by_the_sqs_delay(sam_template):
     p = sam_template["Parameters"]["SettleTimeoutSeconds"]
     assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 900, 1, 900)
