@@ -679,11 +679,17 @@ def _fill(text: str, **values) -> list[str]:
     return "\n".join(lines).split("\n")
 
 
+# A consumer's table is its state (reservations, payments, what was sent, ...): it outlives a
+# teardown and a replacement like the hand-written tables, and is protected against deletion on AWS
+# (infra/template.yaml, "Tables", says why; the README how to remove it on purpose).
 _TABLE = """
   @ID@:
     Type: AWS::DynamoDB::Table
+    DeletionPolicy: Retain
+    UpdateReplacePolicy: Retain
     Properties:
       BillingMode: PAY_PER_REQUEST
+      DeletionProtectionEnabled: !If [IsLocal, false, true]
       AttributeDefinitions:
 @DEFINITIONS@
       KeySchema:
@@ -979,6 +985,73 @@ _RESOURCES_INTRO = """
 """
 
 
+# Who may publish to the order topic: the roles that IAM lets publish there, and nobody else. A Deny
+# for every principal whose aws:PrincipalArn is none of them (the account root and any other role
+# or user of the account included: an injected OrderPlaced would be acted on by every consumer); it
+# denies sns:Publish only, so subscribing, reading and administering the topic stay as IAM allows.
+# Generated because the list follows consumers.yaml (`publishes`, or a statement granting it) and
+# the hand-written roles that publish (the order API, the relay). A topic policy cannot name event
+# types (SNS has no condition key on message attributes), so each producer may publish any type.
+_TOPIC_POLICY = """
+@RULE@
+  # Every role whose policy allows sns:Publish on the topic, found in the template and the entries:
+  # any other principal is refused, even with sns:Publish of its own (infra/scripts/infra_units.py).
+  # A role replaced by an update may be refused until this policy names the new one: its events
+  # wait in the outbox for the relay.
+  OrderEventsTopicPolicy:
+    Type: AWS::SNS::TopicPolicy
+    Properties:
+      Topics: [!Ref OrderEventsTopic]
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Sid: OnlyProducersPublish
+            Effect: Deny
+            Principal: "*"
+            Action: sns:Publish
+            Resource: !Ref OrderEventsTopic
+            Condition:
+              ArnNotEquals:
+                aws:PrincipalArn:
+@ROLES@
+"""
+TOPIC = "OrderEventsTopic"
+TOPIC_POLICY = "OrderEventsTopicPolicy"
+
+
+def grants_publish(statement) -> bool:
+    """Whether an IAM statement allows sns:Publish on OrderEventsTopic."""
+    if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+        return False
+    actions = statement.get("Action")
+    actions = actions if isinstance(actions, list) else [actions]
+    resources = statement.get("Resource")
+    resources = resources if isinstance(resources, list) else [resources]
+    return "sns:Publish" in actions and Tag("Ref", TOPIC) in resources
+
+
+def publisher_roles(consumers: list[Consumer], hand_doc: dict) -> list[str]:
+    """Logical ids of the roles allowed to publish to the topic: hand-written ones (in template
+    order), then each consumer's that publishes or has a statement granting it (in entry order)."""
+    roles = []
+    for name, resource in (hand_doc.get("Resources") or {}).items():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::IAM::Role":
+            policies = (resource.get("Properties") or {}).get("Policies") or []
+            if any(grants_publish(st) for pol in policies for st in pol["PolicyDocument"]["Statement"]):
+                roles.append(name)
+    for c in consumers:
+        if any(grants_publish(st) for st in c.generated_statements() + c.statements):
+            roles.append(f"{c.pascal}Role")
+    return roles
+
+
+def render_topic_policy(roles: list[str]) -> list[str]:
+    if not roles:
+        raise ConsumerError(f"template: no role may publish to {TOPIC}")
+    arns = "\n".join(f"                  - !GetAtt {r}.Arn" for r in roles)
+    return _fill(_TOPIC_POLICY, RULE=_rule(f"who may publish to {TOPIC}"), ROLES=arns)
+
+
 def _statement_lines(st: dict) -> list[str]:
     return emit([st], 14)
 
@@ -994,10 +1067,14 @@ def check_references(consumers: list[Consumer], hand_doc: dict) -> None:
     """What only the template can answer: the tables of uses_tables and the timer's parameter exist."""
     resources = hand_doc.get("Resources") or {}
     parameters = hand_doc.get("Parameters") or {}
+    conditions = hand_doc.get("Conditions") or {}
     tables = {k for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::DynamoDB::Table"}
     tables |= {t.logical_id for c in consumers for t in c.tables}
     for c in consumers:
         where = f"consumers.yaml: consumer {c.name!r}"
+        if c.tables and "IsLocal" not in conditions:
+            raise ConsumerError(f"{where}: its tables' DeletionProtectionEnabled names the condition IsLocal "
+                                "(no protection on LocalStack), which the template does not define")
         for j, u in enumerate(c.uses_tables):
             if u.ref not in tables:
                 raise ConsumerError(f"{where}: uses_tables[{j}]: {u.ref} is not a table of the template "
@@ -1131,13 +1208,18 @@ def generate(template_text: str, consumers: list[Consumer], consts: dict[str, st
     hand = "\n".join(lines[:rb] + lines[re_ + 1:ob] + lines[oe + 1:])
     hand_doc = load_yaml(hand)
     taken = set(hand_doc.get("Resources") or {}) | {f"Outputs.{o}" for o in hand_doc.get("Outputs") or {}}
+    if TOPIC_POLICY in taken:
+        raise ConsumerError(f"template: {TOPIC_POLICY} is generated (it lists every publishing role); "
+                            "remove the hand-written one")
     for c in consumers:
         clash = [i for i in c.logical_ids() if i in taken] + [o for o in c.output_names() if f"Outputs.{o}" in taken]
         if clash:
             raise ConsumerError(f"consumers.yaml: consumer {c.name!r} would generate {', '.join(clash)}, "
                                 "already written by hand in the template")
     check_references(consumers, hand_doc)
-    out = (lines[:rb + 1] + render_resources(consumers, consts, hand_doc.get("Parameters") or {}) + ["  " + END_MARKER]
+    generated = render_resources(consumers, consts, hand_doc.get("Parameters") or {})
+    generated += [""] + render_topic_policy(publisher_roles(consumers, hand_doc))
+    out = (lines[:rb + 1] + generated + ["  " + END_MARKER]
            + lines[re_ + 1:ob + 1] + render_outputs(consumers) + ["  " + END_MARKER] + lines[oe + 1:])
     return "\n".join(out)
 

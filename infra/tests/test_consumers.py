@@ -221,6 +221,31 @@ def test_what_only_the_template_knows_is_checked_when_generating(old, new, messa
     assert message in str(error.value)
 
 
+def test_the_topic_policy_is_generated_from_the_publishing_roles():
+    """A hand-written topic policy would be overwritten by the generated one (one policy per
+    topic): it is refused. A consumer that publishes is admitted without a hand edit."""
+    consts = iu.rust_consts()
+    text = iu.TEMPLATE.read_text()
+    policy = text.split("  OrderEventsTopicPolicy:\n", 1)[1].split("  # --- END generated ---", 1)[0]
+    hand = text.replace("  OrderEventsTopic:\n", "  OrderEventsTopicPolicy:\n" + policy + "\n  OrderEventsTopic:\n", 1)
+    with pytest.raises(iu.ConsumerError, match="OrderEventsTopicPolicy is generated"):
+        iu.generate(hand, iu.load_consumers(), consts)
+    generated = iu.load_yaml(iu.generate(text, _parse(FULL), consts))
+    statement = generated["Resources"]["OrderEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        iu.Tag("GetAtt", "OrderApiRole.Arn"), iu.Tag("GetAtt", "OutboxRelayRole.Arn"),
+        iu.Tag("GetAtt", "LoyaltyRole.Arn")]
+
+
+def test_generated_tables_need_the_templates_is_local_condition():
+    """A table's deletion protection is off on LocalStack by the condition IsLocal of the
+    hand-written part: a template without it is refused before CloudFormation would be."""
+    consts = iu.rust_consts()
+    text = iu.TEMPLATE.read_text().replace("  IsLocal: !Equals", "  IsLocalStack: !Equals", 1)
+    with pytest.raises(iu.ConsumerError, match="consumer 'loyalty'.*condition IsLocal"):
+        iu.generate(text, _parse(GOOD), consts)
+
+
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("{ OrderPlaced: 1 }", "{ OrderShipped: 1 }", "unknown event type 'OrderShipped'"),
     ("{ OrderPlaced: 1 }", "{ OrderPlaced: 7 }", "OrderPlaced v7 is not in the events crate"),

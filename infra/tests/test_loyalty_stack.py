@@ -91,6 +91,17 @@ def test_the_table_is_keyed_by_customer(sam):
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
+def test_the_table_outlives_the_stack_and_is_protected_on_aws(sam):
+    """As the orders stack's tables: a teardown or a replacement keeps the points; only a local
+    stack (Environment=localstack, what local-deploy passes) leaves the table unprotected."""
+    table = sam["Resources"]["LoyaltyTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsLocal", False, True]}
+    assert sam["Conditions"]["IsLocal"] == {"Fn::Equals": [{"Ref": "Environment"}, "localstack"]}
+    environment = sam["Parameters"]["Environment"]
+    assert (environment["Default"], environment["AllowedValues"]) == ("aws", ["aws", "localstack"])
+
+
 def test_the_function_is_the_loyalty_binary_fed_by_its_queue(sam, cfn):
     fn = sam["Resources"]["LoyaltyFunction"]
     assert fn["Metadata"] == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "loyalty"}}
@@ -132,6 +143,16 @@ def test_the_role_is_least_privilege(sam):
     assert ref_target(sends[0]["Resource"]) == "LoyaltyDlq"
     assert set(as_list(statements["EncryptedDeadLetterQueue"]["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
     assert ref_target(statements["EncryptedDeadLetterQueue"]["Resource"]) == "AppKeyArn"
+
+
+def test_the_side_stack_publishes_nothing(sam):
+    """The orders stack's topic policy admits only its own producers: a side stack has no role
+    that publishes, nor a policy of its own on that topic."""
+    assert not resources(sam, "AWS::SNS::TopicPolicy")
+    for role in resources(sam, "AWS::IAM::Role").values():
+        for pol in role["Properties"]["Policies"]:
+            for st in pol["PolicyDocument"]["Statement"]:
+                assert not [a for a in as_list(st["Action"]) if a.startswith("sns:")], st["Sid"]
 
 
 def test_the_dlq_alarm_notifies_the_orders_alarm_topic(sam):
@@ -182,6 +203,7 @@ def test_local_deploy_fills_the_side_stack_from_the_orders_stack(sam, monkeypatc
         "DeliveryDlqArn": outputs["DeliveryDlqArn"],
         "Architecture": "x86_64",
         "LogLevel": "info",
+        "Environment": "localstack",
     }
     with pytest.raises(SystemExit):
         local_deploy.side_stack_parameters(cfg, sam["Parameters"], FakeCloudFormation({}), FakeKms())

@@ -44,3 +44,78 @@ def test_local_stacks_settle_within_a_minute(monkeypatch):
     assert params["SettleTimeoutSeconds"] == "180"
     monkeypatch.setenv("SETTLE_TIMEOUT_SECONDS", "5")
     assert local_deploy.settings()["parameters"]["SettleTimeoutSeconds"] == "5"
+
+
+def _client_error(code):
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}}, "op")
+
+
+class FakeCloudFormation:
+    """Two pages of stack resources, and the stack's parameters."""
+
+    def __init__(self, environment):
+        self.environment = environment
+
+    def describe_stacks(self, StackName):
+        return {"Stacks": [{"StackName": StackName,
+                            "Parameters": [{"ParameterKey": "Environment", "ParameterValue": self.environment}]}]}
+
+    def list_stack_resources(self, StackName, NextToken=None):
+        if NextToken is None:
+            return {"NextToken": "2", "StackResourceSummaries": [
+                {"ResourceType": "AWS::DynamoDB::Table", "PhysicalResourceId": "orders-1"},
+                {"ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "https://queue"}]}
+        return {"StackResourceSummaries": [
+            {"ResourceType": "AWS::DynamoDB::Table", "PhysicalResourceId": "gone-1"},
+            {"ResourceType": "AWS::KMS::Key", "PhysicalResourceId": "key-1"}]}
+
+
+class FakeDynamoDb:
+    def __init__(self):
+        self.deleted = []
+
+    def delete_table(self, TableName):
+        if TableName == "gone-1":  # deleted with the stack, as LocalStack 4.8.1 does
+            raise _client_error("ResourceNotFoundException")
+        self.deleted.append(TableName)
+
+
+class FakeKms:
+    def __init__(self):
+        self.scheduled = []
+
+    def describe_key(self, KeyId):
+        return {"KeyMetadata": {"KeyState": "Enabled"}}
+
+    def schedule_key_deletion(self, KeyId, PendingWindowInDays):
+        self.scheduled.append((KeyId, PendingWindowInDays))
+
+
+def _local_destroy():
+    import sys
+
+    sys.path.insert(0, str(REPO / "infra" / "scripts"))
+    import local_destroy
+
+    return local_destroy
+
+
+def test_local_destroy_removes_what_retain_leaves_of_a_local_stack():
+    """The tables and the key are retained on stack deletion; for a local stack local-destroy
+    deletes what is left of them (by the names read before the deletion), so a redeploy starts clean."""
+    local_destroy = _local_destroy()
+    cf = FakeCloudFormation("localstack")
+    assert local_destroy.is_local(cf, "orderflow-local")
+    leftovers = local_destroy.retained_resources(cf, "orderflow-local")
+    assert leftovers == [("AWS::DynamoDB::Table", "orders-1"), ("AWS::DynamoDB::Table", "gone-1"),
+                         ("AWS::KMS::Key", "key-1")]
+    dynamodb, kms = FakeDynamoDb(), FakeKms()
+    local_destroy.delete_retained(leftovers, dynamodb, kms)
+    assert dynamodb.deleted == ["orders-1"]  # the one already gone is skipped
+    assert kms.scheduled == [("key-1", 7)]
+
+
+def test_local_destroy_leaves_a_stack_not_deployed_for_localstack_alone():
+    assert not _local_destroy().is_local(FakeCloudFormation("aws"), "orderflow")

@@ -238,6 +238,54 @@ def test_queue_policies_admit_only_the_topic(cfn, case):
         assert cfn["Resources"][f"{q.prefix}QueuePolicy"]["Properties"]["Queues"] == [{"Ref": f"{q.prefix}Queue"}]
 
 
+def _roles_allowed_to_publish(cfn):
+    """Roles whose own policy allows sns:Publish on the order topic."""
+    roles = set()
+    for name, role in resources(cfn, "AWS::IAM::Role").items():
+        for pol in role["Properties"].get("Policies", []):
+            for st in as_list(pol["PolicyDocument"]["Statement"]):
+                if st["Effect"] == "Allow" and "sns:Publish" in as_list(st["Action"]) \
+                        and "OrderEventsTopic" in {ref_target(r) for r in as_list(st["Resource"])}:
+                    roles.add(name)
+    return roles
+
+
+def test_only_the_producers_may_publish_to_the_topic(cfn, case, consumers):
+    """The topic policy refuses sns:Publish to every principal but the roles that publish (the
+    order API, the relay, each consumer with `publishes`), so nobody else in the account can inject
+    an event every consumer would act on; it refuses nothing else."""
+    policies = resources(cfn, "AWS::SNS::TopicPolicy")
+    assert list(policies) == ["OrderEventsTopicPolicy"]
+    props = policies["OrderEventsTopicPolicy"]["Properties"]
+    assert [ref_target(t) for t in props["Topics"]] == ["OrderEventsTopic"]
+    (statement,) = props["PolicyDocument"]["Statement"]
+    assert {k: v for k, v in statement.items() if k != "Condition"} == {
+        "Sid": "OnlyProducersPublish", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+        "Resource": {"Ref": "OrderEventsTopic"}}
+    (operator,) = statement["Condition"]
+    assert operator == "ArnNotEquals"
+    (key,) = statement["Condition"][operator]
+    assert key == "aws:PrincipalArn"  # the role, whatever the session (each invocation's)
+    allowed = statement["Condition"][operator][key]
+    assert all(a == {"Fn::GetAtt": [ref_target(a), "Arn"]} for a in allowed), allowed
+    allowed = [ref_target(a) for a in allowed]
+    assert len(allowed) == len(set(allowed))
+    # Exactly the roles IAM lets publish: a new producer is admitted, a consumer that stops is not.
+    assert set(allowed) == _roles_allowed_to_publish(cfn)
+    producers = {"OrderApiRole", "OutboxRelayRole"} | {f"{c.pascal}Role" for c in consumers if c.publishes}
+    if case.name == "repo":
+        assert set(allowed) == producers == {"OrderApiRole", "OutboxRelayRole", "InventoryRole", "BillingRole",
+                                             "OrderLifecycleRole"}
+    else:  # the throwaway entry publishes through an extra statement, without `publishes`
+        assert set(allowed) == producers | {"PointsRole"}
+    # Every function told the topic's ARN to publish to is one of them.
+    for fn_id, fn in resources(cfn, "AWS::Lambda::Function").items():
+        if "ORDER_EVENTS_TOPIC_ARN" in fn["Properties"].get("Environment", {}).get("Variables", {}):
+            assert ref_target(fn["Properties"]["Role"]) in allowed, fn_id
+    # The alarm topic keeps SNS's default policy: CloudWatch publishes there.
+    assert not [p for p in policies.values() if "AlarmTopic" in {ref_target(t) for t in p["Properties"]["Topics"]}]
+
+
 def test_topics_are_encrypted(cfn):
     for name, t in resources(cfn, "AWS::SNS::Topic").items():
         assert t["Properties"].get("KmsMasterKeyId"), name
@@ -486,6 +534,23 @@ def test_architecture_parameter_defaults_to_arm64(sam_template):
         assert name in sam_template["Parameters"], name
 
 
+def test_the_sender_is_a_verified_ses_identity_and_the_only_one_used(sam_template, consumers):
+    """SES sends only from a verified identity: the parameter says so, and the notification role may
+    send as that address or its domain, nothing else."""
+    p = sam_template["Parameters"]["SenderEmail"]
+    assert "verified" in p["Description"] and "cannot be verified" in p["Description"]
+    env = sam_template["Resources"]["NotificationFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    statements = sam_template["Resources"]["NotificationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    ses = [st for st in statements["Statement"] if any(a.startswith("ses:") for a in as_list(st["Action"]))]
+    (statement,) = ses
+    identities = [r["Fn::Sub"] if isinstance(r["Fn::Sub"], str) else r["Fn::Sub"][0] for r in statement["Resource"]]
+    assert [i.rsplit(":identity/", 1)[1] for i in identities] == ["${SenderEmail}", "${Domain}"]
+    # Notification runs the fewest batches SQS allows: the SES send rate, not Lambda, is its limit.
+    (notification,) = [c for c in consumers if c.name == "notification"]
+    assert notification.max_concurrency == 2
+
+
 def test_settle_timeout_parameter_is_bounded_by_the_sqs_delay(sam_template):
     p = sam_template["Parameters"]["SettleTimeoutSeconds"]
     assert (p["Type"], p["Default"], p["MinValue"], p["MaxValue"]) == ("Number", 900, 1, 900)
@@ -600,6 +665,36 @@ def test_tables_follow_the_conventions(cfn, consumers):
             assert p["AttributeDefinitions"] == [{"AttributeName": a, "AttributeType": "S"}
                                                  for a in t.key_attributes()], t.name
             assert [g["IndexName"] for g in p.get("GlobalSecondaryIndexes", [])] == [g.name for g in t.gsis], t.name
+
+
+def test_every_table_outlives_a_teardown_and_a_replacement(cfn, sam_template, consumers):
+    """Each table holds business data (the template's "Tables" comment says what): deleting the
+    stack or an update that replaces a table keeps it, and on AWS a DeleteTable is refused until
+    someone turns the protection off on purpose. LocalStack stacks (IsLocal) are not protected."""
+    tables = resources(sam_template, "AWS::DynamoDB::Table")
+    assert set(HAND_TABLES) | {t.logical_id for c in consumers for t in c.tables} == set(tables)
+    for name, table in tables.items():
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+        # !If, not !Not [!Condition ...]: LocalStack's engine mis-evaluates nested conditions.
+        assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsLocal", False, True]}, name
+    assert sam_template["Conditions"]["IsLocal"] == {"Fn::Equals": [{"Ref": "Environment"}, "localstack"]}
+    # The SAM transform keeps the policies (they are what CloudFormation acts on).
+    for name in tables:
+        assert (cfn["Resources"][name]["DeletionPolicy"], cfn["Resources"][name]["UpdateReplacePolicy"]) \
+            == ("Retain", "Retain"), name
+
+
+def test_the_key_outlives_the_stack_and_its_alias_does_not(sam_template):
+    """A retained table is unreadable without its key, so the key is retained too; the alias is only
+    a name, and a retained one would block the next deploy under the same stack name."""
+    key = sam_template["Resources"]["AppKey"]
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert key["Properties"]["PendingWindowInDays"] == 7  # when deleted on purpose, a week to change one's mind
+    alias = sam_template["Resources"]["AppKeyAlias"]
+    assert alias.get("DeletionPolicy", "Delete") == "Delete"
+    for name, table in resources(sam_template, "AWS::DynamoDB::Table").items():
+        assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "AppKey"}, name
 
 
 # --- alarms -------------------------------------------------------------------------------------
@@ -774,3 +869,75 @@ def test_the_outbox_backlog_and_deferred_publishes_are_alarmed(sam_template):
         assert props["Dimensions"] == [{"Name": "Service", "Value": service}], alarm_id
         assert props["Threshold"] == threshold and props["ComparisonOperator"] == "GreaterThanThreshold", alarm_id
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], alarm_id
+
+
+# --- errors API Gateway answers itself -------------------------------------------------------------
+
+# RFC 9110 reason phrases: an `about:blank` problem's title is its status's phrase (RFC 9457 4.2.1).
+STATUS_PHRASES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  413: "Content Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+                  500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout"}
+# The response types this API can produce (IAM authorization included), each with its status.
+GATEWAY_RESPONSE_STATUS = {
+    "REQUEST_TOO_LARGE": 413, "THROTTLED": 429, "QUOTA_EXCEEDED": 429,
+    "ACCESS_DENIED": 403, "MISSING_AUTHENTICATION_TOKEN": 403, "INVALID_SIGNATURE": 403, "EXPIRED_TOKEN": 403,
+    "INTEGRATION_TIMEOUT": 504, "INTEGRATION_FAILURE": 504, "API_CONFIGURATION_ERROR": 500,
+}
+ORDER_API_HTTP = REPO / "lambdas" / "order-api" / "src" / "http.rs"
+
+
+def _gateway_responses(cfn):
+    """The gateway responses as API Gateway gets them: in the OpenAPI body of the REST API (so every
+    deployment of the stage carries them)."""
+    body = cfn["Resources"]["OrderApi"]["Properties"]["Body"]
+    return body["x-amazon-apigateway-gateway-responses"]
+
+
+def _render(template):
+    """The body API Gateway sends: its simple substitution of the two variables used."""
+    assert set(re.findall(r"\$[A-Za-z.]+", template)) <= {"$context.requestId", "$context.error.messageString"}
+    return json.loads(template.replace("$context.error.messageString", json.dumps("Message from \"API Gateway\""))
+                      .replace("$context.requestId", "c0ffee-1"))
+
+
+def test_errors_api_gateway_answers_itself_are_problem_json(cfn):
+    responses = _gateway_responses(cfn)
+    assert set(responses) == set(GATEWAY_RESPONSE_STATUS) | {"DEFAULT_4XX", "DEFAULT_5XX"}
+    # No other gateway response resources: SAM redeploys would not carry them.
+    assert not resources(cfn, "AWS::ApiGateway::GatewayResponse")
+    function_types = set(re.findall(r'"(about:blank|urn:orderflow:problem:[a-z-]+)"', ORDER_API_HTTP.read_text()))
+    assert "about:blank" in function_types
+    for name, response in responses.items():
+        header = {"gatewayresponse.header.Content-Type": "'application/problem+json'"}
+        assert response["responseParameters"] == header, name
+        templates = response["responseTemplates"]
+        assert set(templates) == {"application/problem+json", "application/json"}, name
+        assert templates["application/json"] == templates["application/problem+json"], name
+        problem = _render(templates["application/problem+json"])
+        assert problem["requestId"] == "c0ffee-1", name
+        # The scheme of the function's own types: about:blank, or urn:orderflow:problem:<kebab-case>.
+        assert re.fullmatch(r"about:blank|urn:orderflow:problem:[a-z]+(-[a-z]+)*", problem["type"]), name
+        if name.startswith("DEFAULT_"):
+            # Whatever type it stands for: its status is unknown to the template, its message the detail.
+            assert "statusCode" not in response, name
+            assert set(problem) == {"type", "title", "detail", "requestId"}, name
+            assert problem["type"] == "urn:orderflow:problem:gateway-error", name
+            assert problem["detail"] == "Message from \"API Gateway\"", name
+            continue
+        status = GATEWAY_RESPONSE_STATUS[name]
+        assert response["statusCode"] == str(status), name
+        assert set(problem) == {"type", "title", "status", "detail", "requestId"}, name
+        assert (problem["type"], problem["title"], problem["status"]) == ("about:blank", STATUS_PHRASES[status], status)
+        # A fixed detail: API Gateway's message (ARNs for ACCESS_DENIED) never reaches the caller.
+        assert "$context.error" not in templates["application/problem+json"], name
+        assert problem["detail"] and problem["detail"][0].islower(), name  # written like the function's details
+    assert "65536 bytes" in _render(responses["REQUEST_TOO_LARGE"]["responseTemplates"]["application/json"])["detail"]
+    for name in ("INTEGRATION_TIMEOUT", "INTEGRATION_FAILURE"):  # the order may have been placed after all
+        assert "Idempotency-Key" in _render(responses[name]["responseTemplates"]["application/json"])["detail"]
+
+
+def test_the_contract_documents_the_gateway_errors():
+    text = HTTP_API_CONTRACT.read_text()
+    for name in GATEWAY_RESPONSE_STATUS:
+        assert f"`{name}`" in text, name
+    assert "urn:orderflow:problem:gateway-error" in text and "requestId" in text
