@@ -86,6 +86,16 @@ async fn every_bad_request_gets_its_status_and_changes_nothing() {
             vec!["items[1].sku"],
         ),
         ("name with a line break", with(&|b| b["customer"]["name"] = json!("Ada\nLovelace")), vec!["customer.name"]),
+        (
+            "name with a bidirectional override",
+            with(&|b| b["customer"]["name"] = json!("Ada\u{202E}moc.elpmaxe")),
+            vec!["customer.name"],
+        ),
+        (
+            "email SES cannot deliver (not ASCII)",
+            with(&|b| b["customer"]["email"] = json!("jürgen@example.de")),
+            vec!["customer.email"],
+        ),
         ("address not an object", with(&|b| b["shippingAddress"] = json!("London")), vec!["shippingAddress"]),
         (
             "address country lower case",

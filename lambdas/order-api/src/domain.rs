@@ -443,6 +443,12 @@ fn validate_customer(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Opt
         valid.then(|| id.to_owned())
     });
     let email = required_string(customer.get("email"), &"customer.email", errors).and_then(|email| {
+        if !email.is_ascii() {
+            // SES (v1 SendEmail, which notification calls) takes 7-bit ASCII addresses only: an
+            // internationalized one would be accepted here and end in the notification DLQ.
+            errors.push(FieldError::new("customer.email", NOT_DELIVERABLE_BY_SES));
+            return None;
+        }
         let valid = is_plausible_email(email);
         if !valid {
             errors.push(FieldError::new(
@@ -471,13 +477,22 @@ fn validate_customer(value: Option<&Value>, errors: &mut Vec<FieldError>) -> Opt
     Some(Customer { id: id?, email: email?, name: name.ok()? })
 }
 
-const NO_CONTROL_CHARACTERS: &str = "must not contain control characters or line breaks";
+const NO_CONTROL_CHARACTERS: &str = "must not contain control characters, line breaks or bidirectional controls";
+const NOT_DELIVERABLE_BY_SES: &str =
+    "must be an ASCII address: the order emails are sent through SES, which delivers no internationalized addresses";
 
 /// The contract's rule for free text: no control characters (which include `\n`, `\r`, `\t`
-/// and NEL) and no Unicode line or paragraph separators, so that a name or an address line is
-/// one line in an email, a label or a log.
+/// and NEL), no Unicode line or paragraph separators, and no bidirectional controls, so that a
+/// name or an address line is one line in an email, a label or a log, and reads as it is.
 pub fn is_single_line_text(text: &str) -> bool {
-    !text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    !text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_bidi_control(c))
+}
+
+/// The Unicode bidirectional marks, embeddings, overrides and isolates: in an email they can make
+/// text display reversed or reordered (a name shown as a different link or amount), the trick of
+/// "Trojan Source" (CVE-2021-42574). Names in right-to-left scripts need none of them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The optional `shippingAddress`: `line1`, `line2` (optional), `city`, `postalCode` of 1-100
@@ -808,9 +823,18 @@ mod tests {
 
     #[test]
     fn free_text_has_no_control_characters_or_line_breaks() {
-        for bad in
-            ["Ada\nLovelace", "Ada\r", "\tAda", "Ada\u{0}", "Ada\u{85}", "Ada\u{2028}L", "Ada\u{2029}", "\u{1b}[31m"]
-        {
+        for bad in [
+            "Ada\nLovelace",
+            "Ada\r",
+            "\tAda",
+            "Ada\u{0}",
+            "Ada\u{85}",
+            "Ada\u{2028}L",
+            "Ada\u{2029}",
+            "\u{1b}[31m",
+            "Ada\u{202E}",
+            "\u{2066}Ada\u{2069}",
+        ] {
             let mut body = valid_body();
             body["customer"]["name"] = json!(bad);
             let errors = validate(&body).expect_err(bad);
@@ -842,6 +866,30 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[1].field, "items[2].sku");
         assert!(errors[1].message.contains("items[0].sku"));
+    }
+
+    #[test]
+    fn names_in_any_script_are_one_line_text_and_bidi_controls_are_not() {
+        for good in ["Ada Lovelace", "José Müller-Lüdenscheidt", "محمد", "李小龍", "O'Brien, Jr."] {
+            assert!(is_single_line_text(good), "{good}");
+        }
+        for bad in ["lrm\u{200E}", "rlm\u{200F}", "alm\u{061C}", "\u{202A}embedding", "isolate\u{2068}"] {
+            assert!(!is_single_line_text(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_non_ascii_email_is_refused_naming_ses() {
+        let mut body = valid_body();
+        body["customer"]["email"] = json!("jürgen@example.de");
+        let errors = validate(&body).expect_err("not deliverable");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "customer.email");
+        assert!(errors[0].message.contains("ASCII") && errors[0].message.contains("SES"), "{}", errors[0].message);
+        let mut body = valid_body();
+        body["customer"]["name"] = json!("Ada\u{202E}1 EUR");
+        let errors = validate(&body).expect_err("a bidirectional override");
+        assert_eq!((errors.len(), errors[0].field.as_str()), (1, "customer.name"));
     }
 
     #[test]
