@@ -806,11 +806,16 @@ _FUNCTION = """
                 Effect: Allow
                 Action: [kms:GenerateDataKey, kms:Decrypt]
                 Resource: !GetAtt AppKey.Arn
+              # One shared table, partitioned by owner: the consumer core keys its records
+              # `<consumer>#<event id>`, and this role may touch only its own.
               - Sid: Idempotency
                 Effect: Allow
                 Action:
 @IDEMPOTENCY_ACTIONS@
                 Resource: !GetAtt IdempotencyTable.Arn
+                Condition:
+                  ForAllValues:StringLike:
+                    dynamodb:LeadingKeys: ["@n@#*"]
 @STATEMENTS@
 
   @P@Function:

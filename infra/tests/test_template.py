@@ -941,3 +941,37 @@ def test_the_contract_documents_the_gateway_errors():
     for name in GATEWAY_RESPONSE_STATUS:
         assert f"`{name}`" in text, name
     assert "urn:orderflow:problem:gateway-error" in text and "requestId" in text
+
+
+# --- the shared idempotency table, partitioned by owner ---------------------------------------
+
+def _idempotency_statements(cfn):
+    for name, doc in _policy_documents(cfn):
+        for st in doc["Statement"]:
+            if st.get("Effect") == "Allow" and ref_target(st.get("Resource")) == "IdempotencyTable":
+                yield name.split("/")[0], st
+
+
+def test_each_role_may_touch_only_its_own_idempotency_records(cfn, consumers):
+    owners = {}
+    for role, st in _idempotency_statements(cfn):
+        [prefix] = st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        assert prefix.endswith("#*"), role
+        owners[role] = prefix.removesuffix("#*")
+    expected = {f"{c.pascal}Role": c.name for c in consumers} | {"OrderApiRole": "order-api"}
+    assert owners == expected
+    assert len(set(owners.values())) == len(owners), "no two roles share a key prefix"
+    # The prefixes are the ones the code writes: the consumer core keys `<CONSUMER>#<event id>`,
+    # the order API `order-api#<Idempotency-Key>`.
+    for c in consumers:
+        lib = REPO / "lambdas" / c.name / "src" / "lib.rs"
+        if lib.exists():  # the loyalty case's consumer is generated into the template only
+            assert f'pub const CONSUMER: &str = "{c.name}";' in lib.read_text(), c.name
+    assert 'format!("order-api#{}"' in (REPO / "lambdas/order-api/src/ports.rs").read_text()
+    assert 'format!("{}#{}", self.config.consumer' in (REPO / "crates/orderflow-consumer/src/batch.rs").read_text()
+
+
+def test_the_order_api_gets_only_the_idempotency_calls_it_makes(cfn):
+    [(_, st)] = [(role, st) for role, st in _idempotency_statements(cfn) if role == "OrderApiRole"]
+    # A Put in the order's transaction and a GetItem on a replay; it never updates or deletes one.
+    assert sorted(as_list(st["Action"])) == ["dynamodb:GetItem", "dynamodb:PutItem"]
