@@ -192,7 +192,9 @@ MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS guidance for SQS event sources: >= 6 x the function timeout
 DYNAMODB_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query",
                     "BatchGetItem", "BatchWriteItem"}
-IDEMPOTENCY_ACTIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"]
+# What the consumer core calls on its records (orderflow-consumer/src/dynamodb.rs): a read of who
+# holds a key, the conditional puts of claim and completion, the delete of a released claim.
+IDEMPOTENCY_ACTIONS = ["GetItem", "PutItem", "DeleteItem"]
 _KEYS = {"name", "description", "subscribes", "timeout", "memory", "batch_size", "batching_window",
          "max_concurrency", "event_name", "tables", "uses_tables", "publishes", "timer", "environment",
          "statements"}

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import HAND_FUNCTIONS, REPO, as_list, iu, ref_target, resources
 
 DLQ_RETENTION = 14 * 24 * 3600
@@ -975,3 +977,60 @@ def test_the_order_api_gets_only_the_idempotency_calls_it_makes(cfn):
     [(_, st)] = [(role, st) for role, st in _idempotency_statements(cfn) if role == "OrderApiRole"]
     # A Put in the order's transaction and a GetItem on a replay; it never updates or deletes one.
     assert sorted(as_list(st["Action"])) == ["dynamodb:GetItem", "dynamodb:PutItem"]
+
+
+# --- least privilege: every granted data-plane action is one the function's code calls ----------
+
+# The IAM action of each SDK call (`.get_item()`) and transaction item (`Put::builder()`); a
+# TransactWriteItems needs the actions of its items, not an action of its own.
+_SDK_CALLS = {
+    "dynamodb:GetItem": r"\.get_item\(\)", "dynamodb:PutItem": r"\.put_item\(\)|\bPut::builder\(\)",
+    "dynamodb:UpdateItem": r"\.update_item\(\)|\bUpdate::builder\(\)",
+    "dynamodb:DeleteItem": r"\.delete_item\(\)|\bDelete::builder\(\)",
+    "dynamodb:ConditionCheckItem": r"\bConditionCheck::builder\(\)", "dynamodb:Query": r"\.query\(\)",
+    "dynamodb:Scan": r"\.scan\(\)", "dynamodb:BatchWriteItem": r"\.batch_write_item\(\)",
+    "dynamodb:BatchGetItem": r"\.batch_get_item\(\)", "sns:Publish": r"\.publish\(\)",
+    "sns:PublishBatch": r"\.publish_batch\(\)", "ses:SendEmail": r"\.send_email\(\)",
+    "ses:SendRawEmail": r"\.send_raw_email\(\)", "sqs:SendMessage": r"\.send_message\(\)",
+}
+# Called by Lambda's event source mapping and runtime on the function's behalf, not by its code.
+_SERVICE_SIDE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
+
+
+def _crate_sources(crate_dir: Path, workspace_deps: dict, seen: set) -> str:
+    """The text of a crate's src/ and of every workspace crate it depends on (not dev-deps)."""
+    if crate_dir in seen:
+        return ""
+    seen.add(crate_dir)
+    text = "".join(f.read_text() for f in sorted((crate_dir / "src").rglob("*.rs")))
+    manifest = (crate_dir / "Cargo.toml").read_text()
+    deps = manifest.split("[dependencies]", 1)[1].split("\n[", 1)[0]
+    for name in re.findall(r"^([a-z0-9-]+)\s*=", deps, flags=re.M):
+        if name in workspace_deps:
+            text += _crate_sources(REPO / workspace_deps[name], workspace_deps, seen)
+    return text
+
+
+def test_no_role_is_granted_a_data_action_its_code_never_calls(case, sam_template, cfn):
+    # Per action, not per (action, table): a call is not tied to the table it targets here. The
+    # SQS consume actions are Lambda's, on the function's behalf. Only the repo's own functions:
+    # the generated variant's extra consumer has no crate.
+    if case.name != "repo":
+        pytest.skip("the variant's consumer has no code")
+    root = (REPO / "Cargo.toml").read_text()
+    workspace_deps = dict(re.findall(r'^([a-z0-9-]+)\s*=\s*\{[^}]*path\s*=\s*"([^"]+)"', root, flags=re.M))
+    problems = []
+    for fn in resources(sam_template, "AWS::Serverless::Function").values():
+        binary = fn["Metadata"]["BuildProperties"]["Binary"]
+        code = _crate_sources(REPO / "lambdas" / binary, workspace_deps, set())
+        called = {action for action, pattern in _SDK_CALLS.items() if re.search(pattern, code)}
+        role = ref_target(fn["Properties"]["Role"])
+        granted = set()
+        for pol in cfn["Resources"][role]["Properties"]["Policies"]:
+            for st in pol["PolicyDocument"]["Statement"]:
+                if st["Effect"] == "Allow":
+                    data = ("dynamodb", "sns", "ses", "sqs")
+                    granted |= {a for a in as_list(st["Action"]) if a.split(":")[0] in data}
+        if unused := granted - called - _SERVICE_SIDE:
+            problems.append(f"{role} is granted {sorted(unused)}, which {binary}'s code never calls")
+    assert not problems, "\n".join(problems)
